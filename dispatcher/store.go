@@ -1,0 +1,206 @@
+package dispatcher
+
+import (
+	"context"
+	"time"
+)
+
+// Store is the ledger: the source of truth for who was told what, when and
+// how. Redis only carries work; whatever it loses, the ledger can rebuild.
+//
+// Implementations live in package store (SQLite and PostgreSQL) and pass one
+// shared conformance suite. Methods return ErrNotFound (possibly wrapped) for
+// missing rows and ErrStale when a conditional update found the row moved.
+type Store interface {
+	// CreateCampaign inserts c with its templates and sets c.ID and
+	// c.CreatedAt. A taken name is ECONFLICT.
+	CreateCampaign(ctx context.Context, c *Campaign, templates []Template) error
+	Campaign(ctx context.Context, id int64) (*Campaign, error)
+	CampaignByName(ctx context.Context, name string) (*Campaign, error)
+	Campaigns(ctx context.Context) ([]*Campaign, error)
+	// SetCampaignStatus moves campaign id to status to if its current
+	// status is one of from, stamping LaunchedAt (first time running) or
+	// FinishedAt (completed, cancelled) with at. ErrStale otherwise.
+	SetCampaignStatus(ctx context.Context, id int64, from []CampaignStatus, to CampaignStatus, at time.Time) error
+	// DeleteCampaign removes a campaign and everything recorded for it.
+	DeleteCampaign(ctx context.Context, id int64) error
+	// PutTemplate inserts or replaces the template for its campaign,
+	// channel and locale.
+	PutTemplate(ctx context.Context, t *Template) error
+	Templates(ctx context.Context, campaignID int64) ([]Template, error)
+
+	// ImportContacts stores a batch of contacts in one transaction. A
+	// contact whose DedupeKey already exists in the campaign (in the ledger
+	// or earlier in the batch) is skipped and counted as a duplicate. For
+	// each stored contact, with its ID set, plan is called and the
+	// deliveries it returns are stored with it.
+	ImportContacts(ctx context.Context, campaignID int64, contacts []Contact, plan func(*Contact) []Delivery) (ImportResult, error)
+	// AddRejects records rejected or corrected rows; a row already recorded
+	// for the campaign (same Hash) is not added again, so re-importing a
+	// file does not inflate the reject count. It returns how many were new.
+	AddRejects(ctx context.Context, campaignID int64, rejects []Reject) (int, error)
+	// RecordImport stores the summary of one import run.
+	RecordImport(ctx context.Context, r *ImportRun) error
+
+	Contact(ctx context.Context, id int64) (*Contact, error)
+	Delivery(ctx context.Context, id int64) (*Delivery, error)
+	// InsertDeliveries stores new deliveries (e.g. a fallback channel) and
+	// sets their IDs. A delivery for a contact × channel that already
+	// exists is left alone and returned with ID 0.
+	InsertDeliveries(ctx context.Context, ds []Delivery) ([]Delivery, error)
+	// Transition applies one conditional state change and appends its event
+	// in one transaction; ErrStale when the row is not as t expects.
+	Transition(ctx context.Context, t Transition) error
+	// MarkQueued moves the given pending deliveries to queued, with events.
+	MarkQueued(ctx context.Context, ids []int64, at time.Time) error
+	// Deliveries pages through a campaign's deliveries in the given states
+	// in ID order, starting after afterID; updatedBefore, if not zero,
+	// keeps only rows last changed before it.
+	Deliveries(ctx context.Context, q DeliveryQuery) ([]Delivery, error)
+	// CancelUnsent moves every pending or queued delivery of a campaign to
+	// cancelled, with events, and returns how many moved.
+	CancelUnsent(ctx context.Context, campaignID int64, at time.Time) (int64, error)
+	// CountUnfinished counts a campaign's deliveries that are pending,
+	// queued or sending.
+	CountUnfinished(ctx context.Context, campaignID int64) (int64, error)
+
+	// FindContacts finds contacts in any campaign by exact e-mail (case
+	// insensitive), E.164 phone or external id: the support lookup.
+	FindContacts(ctx context.Context, query string) ([]Contact, error)
+	DeliveriesOf(ctx context.Context, contactID int64) ([]Delivery, error)
+	Events(ctx context.Context, deliveryID int64) ([]Event, error)
+
+	// Report counts a campaign's contacts, outcomes and deliveries.
+	Report(ctx context.Context, campaignID int64) (*Report, error)
+	// Unreachable pages through contacts that every channel failed to
+	// reach (none sent, none unfinished), in ID order after afterID.
+	Unreachable(ctx context.Context, campaignID int64, afterID int64, limit int) ([]ContactDeliveries, error)
+
+	// Suppress adds or refreshes an address on the cross-campaign
+	// suppression list; IsSuppressed looks one up.
+	Suppress(ctx context.Context, s Suppression) error
+	IsSuppressed(ctx context.Context, channel ChannelKind, address string) (*Suppression, error)
+
+	// Audit appends to the audit log.
+	Audit(ctx context.Context, e AuditEntry) error
+
+	Close() error
+}
+
+// Transition is a conditional change of one delivery's state. The row must
+// be in one of From, at Generation, and, when Attempt is set, held by that
+// attempt. The row's attempt becomes NewAttempt (empty when it leaves
+// sending). Address and ProviderID are kept when empty here; Code and
+// Diagnostic are always replaced. One event with To and these details is
+// appended.
+type Transition struct {
+	DeliveryID     int64
+	From           []State
+	Generation     int
+	Attempt        string
+	To             State
+	NewAttempt     string
+	BumpGeneration bool
+	Address        string
+	ProviderID     string
+	Code           string
+	Diagnostic     string
+	At             time.Time
+}
+
+// DeliveryQuery selects deliveries for paging.
+type DeliveryQuery struct {
+	CampaignID    int64
+	States        []State
+	AfterID       int64
+	UpdatedBefore time.Time
+	Limit         int
+}
+
+// ImportResult tells what one ImportContacts batch stored.
+type ImportResult struct {
+	Inserted   int
+	Duplicates int
+	// Deliveries are the stored deliveries in state pending, with IDs,
+	// ready to be queued when the campaign is running.
+	Deliveries []Delivery
+}
+
+// Reject is a row of the reject report. Severity "error" rows were not
+// imported; "warning" rows were imported without the named field.
+type Reject struct {
+	Row      int
+	Column   string
+	Value    string
+	Reason   string
+	Severity string // "error" or "warning"
+	Hash     string // identifies the row's content, for deduplication
+	Source   string // file name
+}
+
+// Reject severities.
+const (
+	SeverityError   = "error"
+	SeverityWarning = "warning"
+)
+
+// ImportRun is the summary of one import.
+type ImportRun struct {
+	ID         int64
+	CampaignID int64
+	Source     string
+	Read       int
+	Accepted   int
+	Rejected   int
+	Warnings   int
+	Duplicates int
+	StartedAt  time.Time
+	FinishedAt time.Time
+}
+
+// StateCount is the number of deliveries on one channel in one state.
+type StateCount struct {
+	Channel ChannelKind
+	State   State
+	N       int64
+}
+
+// Report is a campaign's headline numbers. Every contact is exactly one of
+// reached, unreachable or in progress.
+type Report struct {
+	CampaignID   int64
+	Contacts     int64
+	Reached      int64
+	ReachedBy    map[ChannelKind]int64 // by the first channel that reached each person
+	Fallback     int64                 // reached on a channel after the first in the policy
+	Unreachable  int64
+	InProgress   int64
+	Invalid      int64 // contacts with at least one address found invalid (hard bounce)
+	RejectedRows int64
+	States       []StateCount
+}
+
+// ContactDeliveries is a contact with all of its deliveries.
+type ContactDeliveries struct {
+	Contact    Contact
+	Deliveries []Delivery
+}
+
+// Suppression is an address or number that must not be used again.
+type Suppression struct {
+	Channel   ChannelKind
+	Address   string
+	Reason    string // invalid, complaint, opted_out, manual
+	Source    string // e.g. "campaign demo delivery 42"
+	FirstSeen time.Time
+	LastSeen  time.Time
+}
+
+// AuditEntry records who did or looked at what.
+type AuditEntry struct {
+	At      time.Time
+	Actor   string
+	Action  string
+	Subject string
+	Detail  string
+}
