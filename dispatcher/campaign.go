@@ -110,10 +110,10 @@ func (p Policy) Index(k ChannelKind) int {
 
 // Sender is who the notice comes from on each channel.
 type Sender struct {
-	FromName  string // display name on e-mail
-	FromEmail string // envelope and header From
-	ReplyTo   string // where replies from affected people should go
-	SMSFrom   string // E.164 number or alphanumeric sender id; empty when a Messaging Service is used
+	FromName   string // display name on e-mail
+	FromEmail  string // envelope and header From
+	ReplyTo    string // where replies from affected people should go
+	SMSFrom    string // E.164 number or alphanumeric sender id; empty when a Messaging Service is used
 	SMSService string // Twilio Messaging Service SID (MG...), preferred over SMSFrom when set
 }
 

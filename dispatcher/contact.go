@@ -12,9 +12,9 @@ type Contact struct {
 	ExternalID string // the organisation's own id (employee or patient number), if given
 	Name       string
 	Email      string
-	Phone      string // E.164, e.g. +4791234567
-	Locale     string // BCP 47-ish language tag, e.g. nb, nl, en-US; empty means campaign default
-	Country    string // ISO 3166-1 alpha-2, upper case
+	Phone      string            // E.164, e.g. +4791234567
+	Locale     string            // BCP 47-ish language tag, e.g. nb, nl, en-US; empty means campaign default
+	Country    string            // ISO 3166-1 alpha-2, upper case
 	Attrs      map[string]string // other import columns, usable as template variables
 	SourceRow  int               // row number in the import file (1 = header), for the operator's reference
 }

@@ -58,7 +58,7 @@ type Delivery struct {
 	CampaignID int64
 	ContactID  int64
 	Channel    ChannelKind
-	Seq        int    // position of Channel in the campaign policy
+	Seq        int // position of Channel in the campaign policy
 	State      State
 	Generation int    // bumped for every deliberate re-send
 	Attempt    string // random id of the worker run that holds it in sending
