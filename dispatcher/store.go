@@ -160,24 +160,24 @@ type ImportRun struct {
 
 // StateCount is the number of deliveries on one channel in one state.
 type StateCount struct {
-	Channel ChannelKind
-	State   State
-	N       int64
+	Channel ChannelKind `json:"channel"`
+	State   State       `json:"state"`
+	N       int64       `json:"n"`
 }
 
 // Report is a campaign's headline numbers. Every contact is exactly one of
 // reached, unreachable or in progress.
 type Report struct {
-	CampaignID   int64
-	Contacts     int64
-	Reached      int64
-	ReachedBy    map[ChannelKind]int64 // by the first channel that reached each person
-	Fallback     int64                 // reached on a channel after the first in the policy
-	Unreachable  int64
-	InProgress   int64
-	Invalid      int64 // contacts with at least one address found invalid (hard bounce)
-	RejectedRows int64
-	States       []StateCount
+	CampaignID   int64                 `json:"campaign_id"`
+	Contacts     int64                 `json:"contacts"`
+	Reached      int64                 `json:"reached"`
+	ReachedBy    map[ChannelKind]int64 `json:"reached_by"`  // by the first channel that reached each person
+	Fallback     int64                 `json:"fallback"`    // reached after an earlier channel failed
+	Unreachable  int64                 `json:"unreachable"` // every channel failed or was missing
+	InProgress   int64                 `json:"in_progress"`
+	Invalid      int64                 `json:"invalid"` // contacts with at least one address found invalid (hard bounce)
+	RejectedRows int64                 `json:"rejected_rows"`
+	States       []StateCount          `json:"states"`
 }
 
 // ContactDeliveries is a contact with all of its deliveries.

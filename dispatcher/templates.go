@@ -1,0 +1,93 @@
+package dispatcher
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"sort"
+	"strings"
+)
+
+// LoadTemplates reads a campaign's templates from a folder laid out as
+//
+//	<locale>/email.subject   the e-mail subject line
+//	<locale>/email.txt       the e-mail text part
+//	<locale>/email.html      the e-mail HTML part (optional)
+//	<locale>/sms.txt         the SMS text
+//
+// e.g. nb/email.txt, en/sms.txt. Files are UTF-8. Unknown files are an
+// error, so a typo (emial.txt) is caught instead of silently ignored.
+func LoadTemplates(fsys fs.FS) ([]Template, error) {
+	byKey := map[TemplateKey]*Template{}
+	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() || strings.HasPrefix(d.Name(), ".") {
+			return nil
+		}
+		dir, file := path.Split(p)
+		locale := strings.Trim(dir, "/")
+		if locale == "" || strings.Contains(locale, "/") {
+			return Errorf(EINVALID, "template file %s: put it in a folder named for its locale, e.g. nb/%s", p, file)
+		}
+		var k ChannelKind
+		var part string
+		switch file {
+		case "email.subject":
+			k, part = Email, "subject"
+		case "email.txt":
+			k, part = Email, "text"
+		case "email.html":
+			k, part = Email, "html"
+		case "sms.txt":
+			k, part = SMS, "text"
+		default:
+			return Errorf(EINVALID, "template file %s: unknown name %q; use email.subject, email.txt, email.html or sms.txt", p, file)
+		}
+		b, err := fs.ReadFile(fsys, p)
+		if err != nil {
+			return fmt.Errorf("read template %s: %w", p, err)
+		}
+		key := TemplateKey{Channel: k, Locale: normLocale(locale)}
+		t := byKey[key]
+		if t == nil {
+			t = &Template{Channel: k, Locale: key.Locale}
+			byKey[key] = t
+		}
+		switch part {
+		case "subject":
+			t.Subject = strings.TrimSpace(string(b))
+		case "text":
+			t.Text = string(b)
+		case "html":
+			t.HTML = string(b)
+		}
+		return nil
+	})
+	if err != nil {
+		var de *Error
+		if errors.As(err, &de) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("load templates: %w", err)
+	}
+	var out []Template
+	for _, t := range byKey {
+		if t.Channel == Email && (t.Subject == "" || strings.TrimSpace(t.Text) == "") {
+			return nil, Errorf(EINVALID, "e-mail template %s needs both %s/email.subject and %s/email.txt (a text part is required even when there is HTML)", t.Locale, t.Locale, t.Locale)
+		}
+		if t.Channel == SMS && strings.TrimSpace(t.Text) == "" {
+			return nil, Errorf(EINVALID, "SMS template %s/sms.txt is empty", t.Locale)
+		}
+		out = append(out, *t)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Locale != out[j].Locale {
+			return out[i].Locale < out[j].Locale
+		}
+		return out[i].Channel < out[j].Channel
+	})
+	return out, nil
+}
