@@ -1,0 +1,69 @@
+package queue
+
+import (
+	"context"
+	"os"
+	"runtime"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/heraldhq/herald/dispatcher"
+	"github.com/heraldhq/herald/internal/testenv"
+)
+
+// BenchmarkEnqueue measures Client.Enqueue of b.N jobs in one call, on the
+// real Redis at HERALD_TEST_REDIS_URL when set, else on the embedded
+// miniredis. It reports tasks/s and, on real Redis, the growth of
+// used_memory per pending task (noisy if other clients write meanwhile:
+// use a large -benchtime, e.g. -benchtime=200000x).
+//
+//	HERALD_TEST_REDIS_URL=redis://127.0.0.1:6379/0 go test -run '^$' -bench Enqueue -benchtime=200000x ./queue/
+func BenchmarkEnqueue(b *testing.B) {
+	for _, conc := range []int{1, 16, 32} {
+		b.Run("goroutines="+strconv.Itoa(conc), func(b *testing.B) {
+			be := newTestBackend(b, os.Getenv(testenv.RedisVar))
+			c := NewClient(be, ClientConfig{Concurrency: conc})
+			jobs := make([]dispatcher.Job, b.N)
+			for i := range jobs {
+				jobs[i] = dispatcher.Job{CampaignID: 12, ContactID: int64(i + 1), DeliveryID: int64(i + 1), Channel: dispatcher.Email}
+			}
+			ctx := context.Background()
+			before := usedMemory(b, be)
+			b.ResetTimer()
+			start := time.Now()
+			res, err := c.Enqueue(ctx, jobs...)
+			elapsed := time.Since(start)
+			b.StopTimer()
+			if err != nil {
+				b.Fatal(err)
+			}
+			if res.Enqueued != b.N {
+				b.Fatalf("enqueued %d of %d", res.Enqueued, b.N)
+			}
+			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "tasks/s")
+			if !be.Embedded() {
+				b.ReportMetric(float64(usedMemory(b, be)-before)/float64(b.N), "B/task")
+			}
+			b.ReportMetric(0, "ns/op") // per-call time is meaningless here: one call enqueues b.N
+		})
+	}
+}
+
+// usedMemory reads used_memory from INFO memory (0 on the embedded Redis).
+func usedMemory(b *testing.B, be *Backend) int64 {
+	b.Helper()
+	if be.Embedded() {
+		return 0
+	}
+	runtime.GC()
+	info, err := be.Redis().Info(context.Background(), "memory").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	n, err := strconv.ParseInt(infoField(info, "used_memory"), 10, 64)
+	if err != nil {
+		b.Fatalf("used_memory: %v", err)
+	}
+	return n
+}
