@@ -1,0 +1,219 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/heraldhq/herald/dispatcher"
+)
+
+func (a *app) campaignCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "campaign",
+		Short: "Create, list, show and control notification campaigns",
+	}
+	cmd.AddCommand(a.campaignCreateCommand(), a.campaignListCommand(), a.campaignShowCommand())
+	for _, c := range []struct {
+		use, short string
+		do         func(*dispatcher.Operations, *cobra.Command, *dispatcher.Campaign) error
+	}{
+		{"launch", "Start sending a draft campaign", func(o *dispatcher.Operations, cmd *cobra.Command, c *dispatcher.Campaign) error {
+			return o.Launch(cmd.Context(), c)
+		}},
+		{"pause", "Stop sending; queued notices wait", func(o *dispatcher.Operations, cmd *cobra.Command, c *dispatcher.Campaign) error {
+			return o.Pause(cmd.Context(), c)
+		}},
+		{"resume", "Continue a paused campaign", func(o *dispatcher.Operations, cmd *cobra.Command, c *dispatcher.Campaign) error {
+			return o.Resume(cmd.Context(), c)
+		}},
+		{"cancel", "Stop for good; every unsent notice is cancelled", func(o *dispatcher.Operations, cmd *cobra.Command, c *dispatcher.Campaign) error {
+			n, err := o.Cancel(cmd.Context(), c)
+			if err == nil {
+				fmt.Fprintf(cmd.OutOrStdout(), "%d unsent deliveries cancelled\n", n)
+			}
+			return err
+		}},
+	} {
+		cmd.AddCommand(&cobra.Command{
+			Use:   c.use + " CAMPAIGN",
+			Short: c.short,
+			Args:  exactArgs(1, "give the campaign name"),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				ctx := cmd.Context()
+				camp, err := a.campaign(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				ops, err := a.operations(ctx)
+				if err != nil {
+					return err
+				}
+				if err := c.do(ops, cmd, camp); err != nil {
+					return err
+				}
+				fmt.Fprintf(a.stdout, "campaign %s is %s\n", camp.Name, camp.Status)
+				if a.cfg.RedisURL == "" && camp.Status == dispatcher.CampaignRunning {
+					fmt.Fprintln(a.stdout, "(embedded mode: `herald worker` sends the queued notices)")
+				}
+				return nil
+			},
+		})
+	}
+	return cmd
+}
+
+func (a *app) campaignCreateCommand() *cobra.Command {
+	var (
+		c         dispatcher.Campaign
+		channels  string
+		templates string
+	)
+	cmd := &cobra.Command{
+		Use:   "create --name NAME --templates DIR [flags]",
+		Short: "Create a draft campaign with its notice templates",
+		Long: `Create a draft campaign. Templates come from a folder with one subfolder per
+locale: nb/email.subject, nb/email.txt, nb/email.html (optional), nb/sms.txt.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			p, err := dispatcher.ParsePolicy(channels)
+			if err != nil {
+				return err
+			}
+			c.Policy = p
+			c.Status = dispatcher.CampaignDraft
+			if err := c.Validate(); err != nil {
+				return err
+			}
+			var ts []dispatcher.Template
+			if templates == "" {
+				return dispatcher.Errorf(dispatcher.EINVALID, "no templates: give --templates DIR (see `herald campaign create --help`)")
+			}
+			ts, err = dispatcher.LoadTemplates(os.DirFS(templates))
+			if err != nil {
+				return err
+			}
+			if err := checkTemplatesCover(&c, ts); err != nil {
+				return err
+			}
+			st, err := a.store(ctx)
+			if err != nil {
+				return err
+			}
+			if err := st.CreateCampaign(ctx, &c, ts); err != nil {
+				return err
+			}
+			_ = st.Audit(ctx, dispatcher.AuditEntry{At: time.Now(), Actor: a.actor(), Action: "campaign.create", Subject: c.Name})
+			fmt.Fprintf(a.stdout, "campaign %s created (draft, %d templates, channels %s)\n", c.Name, len(ts), c.Policy)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&c.Name, "name", "", "campaign name (letters, digits, - and _)")
+	f.StringVar(&c.IncidentRef, "incident", "", "the organisation's reference for the breach")
+	f.StringVar(&c.DefaultLocale, "locale", "en", "default locale, used when a contact's language has no template")
+	f.StringVar(&channels, "channels", "email,sms", "ordered channel policy: the next is tried when one fails")
+	f.StringVar(&templates, "templates", "", "folder of templates (locale/email.subject, locale/email.txt, locale/email.html, locale/sms.txt)")
+	f.StringVar(&c.Sender.FromEmail, "from", "", "sender e-mail address")
+	f.StringVar(&c.Sender.FromName, "from-name", "", "sender display name")
+	f.StringVar(&c.Sender.ReplyTo, "reply-to", "", "where replies go")
+	f.StringVar(&c.Sender.SMSFrom, "sms-from", "", "SMS sender: E.164 number or alphanumeric id")
+	f.StringVar(&c.Sender.SMSService, "sms-service", "", "Twilio Messaging Service SID (MG...)")
+	return cmd
+}
+
+// checkTemplatesCover refuses a campaign whose default locale lacks a
+// template for a channel of its policy: every contact must get something.
+func checkTemplatesCover(c *dispatcher.Campaign, ts []dispatcher.Template) error {
+	n, err := dispatcher.CompileTemplates(c.DefaultLocale, ts)
+	if err != nil {
+		return err
+	}
+	for _, k := range c.Policy {
+		if !n.Has(k, c.DefaultLocale) {
+			tk := k
+			if k == dispatcher.File {
+				tk = dispatcher.Email
+			}
+			return dispatcher.Errorf(dispatcher.EINVALID, "no %s template for the default locale %q: add %s/%s.txt to the templates folder", tk, c.DefaultLocale, c.DefaultLocale, tk)
+		}
+	}
+	return nil
+}
+
+func (a *app) campaignListCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "list",
+		Short: "List campaigns",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			st, err := a.store(cmd.Context())
+			if err != nil {
+				return err
+			}
+			cs, err := st.Campaigns(cmd.Context())
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tSTATUS\tCHANNELS\tLOCALE\tINCIDENT\tCREATED")
+			for _, c := range cs {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", c.Name, c.Status, c.Policy, c.DefaultLocale, c.IncidentRef, c.CreatedAt.Local().Format("2006-01-02 15:04"))
+			}
+			return tw.Flush()
+		},
+	}
+}
+
+func (a *app) campaignShowCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "show CAMPAIGN",
+		Short: "Show a campaign's settings, templates and progress",
+		Args:  exactArgs(1, "give the campaign name"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			c, err := a.campaign(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			st, _ := a.store(ctx)
+			ts, err := st.Templates(ctx, c.ID)
+			if err != nil {
+				return err
+			}
+			r, err := st.Report(ctx, c.ID)
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintf(tw, "name\t%s\nstatus\t%s\nincident\t%s\nchannels\t%s\ndefault locale\t%s\n", c.Name, c.Status, c.IncidentRef, c.Policy, c.DefaultLocale)
+			fmt.Fprintf(tw, "from\t%s <%s>\nreply-to\t%s\nsms sender\t%s%s\n", c.Sender.FromName, c.Sender.FromEmail, c.Sender.ReplyTo, c.Sender.SMSFrom, c.Sender.SMSService)
+			fmt.Fprintf(tw, "created\t%s\n", c.CreatedAt.Local().Format(time.RFC3339))
+			if !c.LaunchedAt.IsZero() {
+				fmt.Fprintf(tw, "launched\t%s\n", c.LaunchedAt.Local().Format(time.RFC3339))
+			}
+			if !c.FinishedAt.IsZero() {
+				fmt.Fprintf(tw, "finished\t%s\n", c.FinishedAt.Local().Format(time.RFC3339))
+			}
+			for _, t := range ts {
+				fmt.Fprintf(tw, "template\t%s/%s\n", t.Channel, t.Locale)
+			}
+			fmt.Fprintf(tw, "contacts\t%d (reached %d, unreachable %d, in progress %d)\n", r.Contacts, r.Reached, r.Unreachable, r.InProgress)
+			return tw.Flush()
+		},
+	}
+}
+
+// exactArgs is cobra.ExactArgs with a message that says what to give.
+func exactArgs(n int, hint string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != n {
+			return usageError{fmt.Errorf("%s: %s (see `%s --help`)", cmd.CommandPath(), hint, cmd.CommandPath())}
+		}
+		return nil
+	}
+}

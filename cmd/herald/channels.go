@@ -1,0 +1,56 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/heraldhq/herald/channels/email"
+	"github.com/heraldhq/herald/channels/file"
+	"github.com/heraldhq/herald/channels/sms"
+	"github.com/heraldhq/herald/dispatcher"
+)
+
+// buildChannels makes the channels the configuration enables: e-mail when
+// an SMTP host is set, SMS when a Twilio account is, and the
+// dry-run file channel when HERALD_FILE_DIR is set. A worker serves only
+// the queues of the channels it has.
+func (a *app) buildChannels(_ context.Context) (map[dispatcher.ChannelKind]dispatcher.Channel, error) {
+	chans := map[dispatcher.ChannelKind]dispatcher.Channel{}
+	if a.cfg.SMTPHost != "" {
+		mode, err := email.ParseTLSMode(a.cfg.SMTPTLS)
+		if err != nil {
+			return nil, dispatcher.Errorf(dispatcher.EINVALID, "HERALD_SMTP_TLS: %v", err)
+		}
+		ch, err := email.New(email.Config{
+			Host: a.cfg.SMTPHost, Port: a.cfg.SMTPPort, Username: a.cfg.SMTPUsername, Password: a.cfg.SMTPPassword,
+			TLS: mode, HELOName: a.cfg.SMTPHelo, PoolSize: a.cfg.SMTPPool,
+		}, email.WithLogger(a.logger))
+		if err != nil {
+			return nil, fmt.Errorf("e-mail channel: %w", err)
+		}
+		a.closers = append(a.closers, ch.Close)
+		chans[dispatcher.Email] = ch
+	}
+	if a.cfg.TwilioAccountSID != "" {
+		ch, err := sms.New(sms.Config{
+			AccountSID: a.cfg.TwilioAccountSID, AuthToken: a.cfg.TwilioAuthToken,
+			BaseURL: a.cfg.TwilioAPIURL, StatusCallback: a.cfg.TwilioStatusCallback,
+		}, sms.WithLogger(a.logger))
+		if err != nil {
+			return nil, fmt.Errorf("SMS channel: %w", err)
+		}
+		a.closers = append(a.closers, ch.Close)
+		chans[dispatcher.SMS] = ch
+	}
+	if a.cfg.FileDir != "" {
+		fc, err := file.New(a.cfg.FileDir, file.WithLogger(a.logger))
+		if err != nil {
+			return nil, fmt.Errorf("file channel: %w", err)
+		}
+		chans[dispatcher.File] = fc
+	}
+	if len(chans) == 0 {
+		return nil, dispatcher.Errorf(dispatcher.EINVALID, "no channel configured: set HERALD_SMTP_HOST (e-mail), HERALD_TWILIO_ACCOUNT_SID (SMS) or HERALD_FILE_DIR (dry run)")
+	}
+	return chans, nil
+}

@@ -1,0 +1,173 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is every setting herald reads, from HERALD_* environment
+// variables (documented in README.md). Secrets may instead be given as a
+// file path in the same name with _FILE appended (HERALD_SMTP_PASSWORD_FILE),
+// which is how container secrets arrive.
+type Config struct {
+	DatabaseURL string // HERALD_DATABASE_URL: "" = SQLite at ./herald.db
+	RedisURL    string // HERALD_REDIS_URL: "" = in-process Redis (single process only)
+	Namespace   string // HERALD_QUEUE_NAMESPACE: prefix of herald's queue names in Redis
+	LogLevel    string // HERALD_LOG_LEVEL: debug, info, warn, error
+	LogFormat   string // HERALD_LOG_FORMAT: text or json
+
+	SMTPHost     string // HERALD_SMTP_HOST
+	SMTPPort     int    // HERALD_SMTP_PORT (default 587)
+	SMTPUsername string // HERALD_SMTP_USERNAME
+	SMTPPassword string // HERALD_SMTP_PASSWORD (secret)
+	SMTPTLS      string // HERALD_SMTP_TLS: starttls (default), starttls-required, tls, none
+	SMTPPool     int    // HERALD_SMTP_POOL: connections kept open (default 4)
+	SMTPHelo     string // HERALD_SMTP_HELO
+
+	TwilioAccountSID     string // HERALD_TWILIO_ACCOUNT_SID
+	TwilioAuthToken      string // HERALD_TWILIO_AUTH_TOKEN (secret)
+	TwilioAPIURL         string // HERALD_TWILIO_API_URL: override Twilio's API base (proxies, test doubles)
+	TwilioStatusCallback string // HERALD_TWILIO_STATUS_CALLBACK: public URL of /webhooks/twilio
+
+	FileDir string // HERALD_FILE_DIR: enables the dry-run file channel, writing there
+
+	Concurrency int           // HERALD_WORKER_CONCURRENCY (default 20)
+	MaxRetry    int           // HERALD_MAX_RETRY (default 8)
+	StaleAfter  time.Duration // HERALD_STALE_AFTER: when a delivery stuck in sending is resent (default 10m)
+}
+
+// loadConfig reads the environment through getenv (os.Getenv in main).
+func loadConfig(getenv func(string) string) (Config, error) {
+	c := Config{
+		DatabaseURL:          getenv("HERALD_DATABASE_URL"),
+		RedisURL:             getenv("HERALD_REDIS_URL"),
+		Namespace:            getenv("HERALD_QUEUE_NAMESPACE"),
+		LogLevel:             or(getenv("HERALD_LOG_LEVEL"), "info"),
+		LogFormat:            or(getenv("HERALD_LOG_FORMAT"), "text"),
+		SMTPHost:             getenv("HERALD_SMTP_HOST"),
+		SMTPUsername:         getenv("HERALD_SMTP_USERNAME"),
+		SMTPTLS:              or(getenv("HERALD_SMTP_TLS"), "starttls"),
+		SMTPHelo:             getenv("HERALD_SMTP_HELO"),
+		TwilioAccountSID:     getenv("HERALD_TWILIO_ACCOUNT_SID"),
+		TwilioAPIURL:         getenv("HERALD_TWILIO_API_URL"),
+		TwilioStatusCallback: getenv("HERALD_TWILIO_STATUS_CALLBACK"),
+		FileDir:              getenv("HERALD_FILE_DIR"),
+	}
+	var err error
+	if c.SMTPPassword, err = secret(getenv, "HERALD_SMTP_PASSWORD"); err != nil {
+		return c, err
+	}
+	if c.TwilioAuthToken, err = secret(getenv, "HERALD_TWILIO_AUTH_TOKEN"); err != nil {
+		return c, err
+	}
+	ints := []struct {
+		name string
+		dst  *int
+		def  int
+	}{
+		{"HERALD_SMTP_PORT", &c.SMTPPort, 587},
+		{"HERALD_SMTP_POOL", &c.SMTPPool, 4},
+		{"HERALD_WORKER_CONCURRENCY", &c.Concurrency, 20},
+		{"HERALD_MAX_RETRY", &c.MaxRetry, 8},
+	}
+	for _, i := range ints {
+		*i.dst = i.def
+		if v := getenv(i.name); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				return c, fmt.Errorf("%s=%q: want a whole number", i.name, v)
+			}
+			*i.dst = n
+		}
+	}
+	c.StaleAfter = 10 * time.Minute
+	if v := getenv("HERALD_STALE_AFTER"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return c, fmt.Errorf("HERALD_STALE_AFTER=%q: want a duration such as 10m", v)
+		}
+		c.StaleAfter = d
+	}
+	return c, nil
+}
+
+// secret reads NAME, or the file named by NAME_FILE (trailing newline
+// trimmed). Setting both is an error: which one wins would be a guess.
+func secret(getenv func(string) string, name string) (string, error) {
+	v, f := getenv(name), getenv(name+"_FILE")
+	if v != "" && f != "" {
+		return "", fmt.Errorf("both %s and %s_FILE are set: keep one", name, name)
+	}
+	if f == "" {
+		return v, nil
+	}
+	b, err := os.ReadFile(f)
+	if err != nil {
+		return "", fmt.Errorf("%s_FILE: %w", name, err)
+	}
+	return strings.TrimRight(string(b), "\r\n"), nil
+}
+
+func or(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+// Redacted lists the settings for `herald config`, secrets hidden and
+// passwords in URLs masked.
+func (c Config) Redacted() [][2]string {
+	mask := func(s string) string {
+		if s == "" {
+			return ""
+		}
+		return "(set, hidden)"
+	}
+	db := c.DatabaseURL
+	if db == "" {
+		db = "(embedded SQLite ./herald.db)"
+	}
+	rd := c.RedisURL
+	if rd == "" {
+		rd = "(embedded in-process Redis)"
+	}
+	return [][2]string{
+		{"HERALD_DATABASE_URL", redactURL(db)},
+		{"HERALD_REDIS_URL", redactURL(rd)},
+		{"HERALD_QUEUE_NAMESPACE", c.Namespace},
+		{"HERALD_SMTP_HOST", c.SMTPHost},
+		{"HERALD_SMTP_PORT", strconv.Itoa(c.SMTPPort)},
+		{"HERALD_SMTP_USERNAME", c.SMTPUsername},
+		{"HERALD_SMTP_PASSWORD", mask(c.SMTPPassword)},
+		{"HERALD_SMTP_TLS", c.SMTPTLS},
+		{"HERALD_TWILIO_ACCOUNT_SID", c.TwilioAccountSID},
+		{"HERALD_TWILIO_AUTH_TOKEN", mask(c.TwilioAuthToken)},
+		{"HERALD_TWILIO_API_URL", c.TwilioAPIURL},
+		{"HERALD_TWILIO_STATUS_CALLBACK", c.TwilioStatusCallback},
+		{"HERALD_FILE_DIR", c.FileDir},
+		{"HERALD_WORKER_CONCURRENCY", strconv.Itoa(c.Concurrency)},
+		{"HERALD_MAX_RETRY", strconv.Itoa(c.MaxRetry)},
+		{"HERALD_STALE_AFTER", c.StaleAfter.String()},
+	}
+}
+
+// redactURL hides the password in scheme://user:pass@host URLs.
+func redactURL(s string) string {
+	scheme, rest, ok := strings.Cut(s, "://")
+	if !ok {
+		return s
+	}
+	at := strings.LastIndex(rest, "@")
+	if at < 0 {
+		return s
+	}
+	userinfo := rest[:at]
+	if user, _, hasPass := strings.Cut(userinfo, ":"); hasPass {
+		return scheme + "://" + user + ":xxxxx" + rest[at:]
+	}
+	return s
+}

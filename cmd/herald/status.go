@@ -1,0 +1,139 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/heraldhq/herald/dispatcher"
+)
+
+// lookupResult is everything herald holds about one person in one campaign.
+type lookupResult struct {
+	Campaign   string         `json:"campaign"`
+	Contact    contactView    `json:"contact"`
+	Deliveries []deliveryView `json:"deliveries"`
+}
+
+type contactView struct {
+	ExternalID string `json:"external_id,omitempty"`
+	Name       string `json:"name"`
+	Email      string `json:"email,omitempty"`
+	Phone      string `json:"phone,omitempty"`
+	Locale     string `json:"locale,omitempty"`
+	Country    string `json:"country,omitempty"`
+}
+
+type deliveryView struct {
+	Channel    string      `json:"channel"`
+	State      string      `json:"state"`
+	Address    string      `json:"address,omitempty"`
+	ProviderID string      `json:"provider_id,omitempty"`
+	Events     []eventView `json:"events"`
+}
+
+type eventView struct {
+	At         time.Time `json:"at"`
+	State      string    `json:"state"`
+	ProviderID string    `json:"provider_id,omitempty"`
+	Code       string    `json:"code,omitempty"`
+	Diagnostic string    `json:"diagnostic,omitempty"`
+}
+
+func (a *app) statusCommand() *cobra.Command {
+	var format string
+	cmd := &cobra.Command{
+		Use:   "status EMAIL|PHONE|EXTERNAL-ID",
+		Short: "Support lookup: every notice sent to a person, and what happened to it",
+		Long: `Answer "did you send me something, to which address, did it arrive?": find a
+person by e-mail, phone (E.164, e.g. +4791234567) or external id in every
+campaign, and show each delivery and its events. Every lookup is audited.`,
+		Args: exactArgs(1, "give an e-mail address, phone number or external id"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			st, err := a.store(ctx)
+			if err != nil {
+				return err
+			}
+			q := strings.TrimSpace(args[0])
+			contacts, err := st.FindContacts(ctx, q)
+			if err != nil {
+				return err
+			}
+			_ = st.Audit(ctx, dispatcher.AuditEntry{At: time.Now(), Actor: a.actor(), Action: "contact.lookup", Subject: q, Detail: fmt.Sprintf("%d contacts shown", len(contacts))})
+			if len(contacts) == 0 {
+				return dispatcher.Errorf(dispatcher.ENOTFOUND, "no contact matches %q in any campaign (phone numbers are stored in E.164, e.g. +4791234567)", q)
+			}
+			var results []lookupResult
+			names := map[int64]string{}
+			for _, ct := range contacts {
+				if _, ok := names[ct.CampaignID]; !ok {
+					c, err := st.Campaign(ctx, ct.CampaignID)
+					if err != nil {
+						return err
+					}
+					names[ct.CampaignID] = c.Name
+				}
+				r := lookupResult{Campaign: names[ct.CampaignID], Contact: contactView{ct.ExternalID, ct.Name, ct.Email, ct.Phone, ct.Locale, ct.Country}}
+				ds, err := st.DeliveriesOf(ctx, ct.ID)
+				if err != nil {
+					return err
+				}
+				for _, d := range ds {
+					evs, err := st.Events(ctx, d.ID)
+					if err != nil {
+						return err
+					}
+					dv := deliveryView{Channel: string(d.Channel), State: string(d.State), Address: d.Address, ProviderID: d.ProviderID}
+					for _, e := range evs {
+						dv.Events = append(dv.Events, eventView{e.At, string(e.State), e.ProviderID, e.Code, e.Diagnostic})
+					}
+					r.Deliveries = append(r.Deliveries, dv)
+				}
+				results = append(results, r)
+			}
+			if format == "json" {
+				enc := json.NewEncoder(a.stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(results)
+			}
+			for i, r := range results {
+				if i > 0 {
+					fmt.Fprintln(a.stdout)
+				}
+				c := r.Contact
+				fmt.Fprintf(a.stdout, "%s — campaign %s\n", c.Name, r.Campaign)
+				fmt.Fprintf(a.stdout, "  id %s  e-mail %s  phone %s  locale %s  country %s\n", dash(c.ExternalID), dash(c.Email), dash(c.Phone), dash(c.Locale), dash(c.Country))
+				for _, d := range r.Deliveries {
+					fmt.Fprintf(a.stdout, "  %s to %s: %s\n", d.Channel, dash(d.Address), d.State)
+					for _, e := range d.Events {
+						line := fmt.Sprintf("    %s  %-12s", e.At.Local().Format("2006-01-02 15:04:05"), e.State)
+						if e.Code != "" {
+							line += "  " + e.Code
+						}
+						if e.ProviderID != "" {
+							line += "  id " + e.ProviderID
+						}
+						if e.Diagnostic != "" {
+							line += "  " + e.Diagnostic
+						}
+						fmt.Fprintln(a.stdout, line)
+					}
+				}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&format, "format", "text", "text or json")
+	return cmd
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

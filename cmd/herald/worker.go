@@ -1,0 +1,161 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/heraldhq/herald/dispatcher"
+	"github.com/heraldhq/herald/queue"
+)
+
+func (a *app) workerCommand() *cobra.Command {
+	var (
+		concurrency int
+		only        string
+	)
+	cmd := &cobra.Command{
+		Use:   "worker",
+		Short: "Send queued notices (run as many as you like, on as many machines)",
+		Long: `Run a worker: take queued deliveries, render each notice, send it, record the
+outcome, and fall back to the next channel when an address is invalid. At start
+and then periodically it reconciles the queue with the ledger, so nothing the
+ledger holds as unfinished is lost if Redis lost it.
+
+Channels are enabled by configuration: e-mail with HERALD_SMTP_HOST, SMS with
+HERALD_TWILIO_ACCOUNT_SID; the dry-run file channel always.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			st, err := a.store(ctx)
+			if err != nil {
+				return err
+			}
+			b, err := a.connect(ctx)
+			if err != nil {
+				return err
+			}
+			chans, err := a.buildChannels(ctx)
+			if err != nil {
+				return err
+			}
+			if only != "" {
+				p, err := dispatcher.ParsePolicy(only)
+				if err != nil {
+					return err
+				}
+				kept := map[dispatcher.ChannelKind]dispatcher.Channel{}
+				for _, k := range p {
+					if chans[k] == nil {
+						return dispatcher.Errorf(dispatcher.EINVALID, "--channels %s: the %s channel is not configured (see `herald worker --help`)", only, k)
+					}
+					kept[k] = chans[k]
+				}
+				chans = kept
+			}
+			if concurrency == 0 {
+				concurrency = a.cfg.Concurrency
+			}
+			var names []string
+			for k := range chans {
+				names = append(names, string(k))
+			}
+			a.logger.Info("worker starting", "channels", strings.Join(names, ","), "concurrency", concurrency, "embedded_redis", b.Embedded())
+			if b.Embedded() {
+				a.logger.Warn("embedded Redis: this worker sees only work it queues itself; run one worker, or set HERALD_REDIS_URL to run several")
+			}
+			return runWorkers(ctx, a, st, b, chans, 1, concurrency, reconcileEvery(b))
+		},
+	}
+	cmd.Flags().IntVar(&concurrency, "concurrency", 0, "notices sent at once (default HERALD_WORKER_CONCURRENCY)")
+	cmd.Flags().StringVar(&only, "channels", "", "serve only these channels, e.g. sms")
+	return cmd
+}
+
+// reconcileEvery is how often a worker looks for pending deliveries no
+// queue holds. With an embedded Redis other processes cannot queue work
+// for this worker, so it looks often.
+func reconcileEvery(b *queue.Backend) time.Duration {
+	if b.Embedded() {
+		return time.Second
+	}
+	return 15 * time.Second
+}
+
+// runWorkers runs n queue workers sharing one handler, plus the reconciler,
+// until ctx ends.
+func runWorkers(ctx context.Context, a *app, st dispatcher.Store, b *queue.Backend, chans map[dispatcher.ChannelKind]dispatcher.Channel, n, concurrency int, every time.Duration) error {
+	q := queue.NewClient(b, queue.ClientConfig{MaxRetry: a.cfg.MaxRetry, Logger: a.logger})
+	handler := &dispatcher.Worker{Store: st, Queue: q, Channels: chans, Logger: a.logger}
+	weights := map[dispatcher.ChannelKind]int{}
+	for k := range chans {
+		weights[k] = 1
+	}
+	rec := &dispatcher.Reconciler{Store: st, Queue: q, Logger: a.logger, StaleAfter: a.cfg.StaleAfter}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, n+1)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		errs <- rec.Loop(ctx, every)
+	}()
+	for i := 0; i < n; i++ {
+		w := queue.NewWorker(b, handler, queue.WorkerConfig{
+			Concurrency: concurrency, Channels: weights, Logger: a.logger,
+			PollInterval: a.pollInterval, DelayedCheckInterval: a.pollInterval, RetryBase: a.retryBase,
+		})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := w.Run(ctx); err != nil {
+				errs <- fmt.Errorf("worker: %w", err)
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (a *app) reconcileCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "reconcile",
+		Short: "Queue again whatever the ledger holds as unfinished (after Redis lost data)",
+		Long: `Make Redis agree with the ledger: every pending or queued delivery of a
+running campaign is queued (work Redis still holds is not duplicated), a
+delivery stuck in sending longer than HERALD_STALE_AFTER is sent again as a
+new attempt, and campaigns with nothing left are marked completed. Workers do
+this at start too.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			st, err := a.store(ctx)
+			if err != nil {
+				return err
+			}
+			q, err := a.queue(ctx)
+			if err != nil {
+				return err
+			}
+			if q == nil {
+				fmt.Fprintln(a.stdout, "embedded Redis: there is no shared queue to reconcile; a worker reconciles at start")
+			}
+			rec := &dispatcher.Reconciler{Store: st, Queue: q, Logger: a.logger, StaleAfter: a.cfg.StaleAfter}
+			res, err := rec.Run(ctx, true)
+			fmt.Fprintf(a.stdout, "campaigns %d, queued %d, resent after a crash %d, completed %d\n", res.Campaigns, res.Queued, res.Resent, res.Completed)
+			return err
+		},
+	}
+}
