@@ -1,0 +1,192 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/heraldhq/herald/dispatcher"
+)
+
+// findLimit caps FindContacts: it is a support lookup of one person, and a
+// query matching more than this is too vague to be useful.
+const findLimit = 100
+
+const contactCols = `id, campaign_id, external_id, name, email, phone, locale, country, attrs, source_row`
+
+func scanContact(sc interface{ Scan(...any) error }) (dispatcher.Contact, error) {
+	var c dispatcher.Contact
+	var attrs []byte
+	err := sc.Scan(&c.ID, &c.CampaignID, &c.ExternalID, &c.Name, &c.Email, &c.Phone, &c.Locale, &c.Country,
+		&attrs, &c.SourceRow)
+	if err != nil {
+		return c, err
+	}
+	if len(attrs) > 0 {
+		if err := json.Unmarshal(attrs, &c.Attrs); err != nil {
+			return c, fmt.Errorf("contact %d attributes: %w", c.ID, err)
+		}
+		if len(c.Attrs) == 0 {
+			c.Attrs = nil
+		}
+	}
+	return c, nil
+}
+
+// ImportContacts stores a batch of contacts in one transaction. Contacts
+// whose DedupeKey is already in the campaign, or earlier in the batch, are
+// counted as duplicates and not stored; a contact without any key (no
+// external id, e-mail or phone) is never a duplicate. The ID of every
+// stored contact is set in contacts (duplicates are left with ID 0), plan
+// is called for each stored contact in batch order, and the deliveries it
+// returns are stored with a creation event each.
+//
+// plan runs inside the write transaction and must not call the store.
+func (s *DB) ImportContacts(ctx context.Context, campaignID int64, contacts []dispatcher.Contact, plan func(*dispatcher.Contact) []dispatcher.Delivery) (dispatcher.ImportResult, error) {
+	var res dispatcher.ImportResult
+	err := s.write(ctx, func(tx *txn) error {
+		res = dispatcher.ImportResult{}
+		if err := campaignExists(ctx, tx.runner, campaignID); err != nil {
+			return err
+		}
+		seen := make(map[string]bool, len(contacts))
+		batch := make([]*dispatcher.Contact, 0, len(contacts))
+		for i := range contacts {
+			c := &contacts[i]
+			c.ID, c.CampaignID = 0, campaignID
+			if k := c.DedupeKey(); k != "" {
+				if seen[k] {
+					res.Duplicates++
+					continue
+				}
+				seen[k] = true
+			}
+			batch = append(batch, c)
+		}
+		if len(batch) == 0 {
+			return nil
+		}
+		ids, err := s.d.nextIDs(ctx, tx, "contacts", len(batch))
+		if err != nil {
+			return err
+		}
+		for i, c := range batch {
+			c.ID = ids[i]
+		}
+		inserted, err := insertContacts(ctx, tx, batch)
+		if err != nil {
+			return err
+		}
+		var planned []dispatcher.Delivery
+		for _, c := range batch {
+			if !inserted[c.ID] {
+				c.ID = 0
+				res.Duplicates++
+				continue
+			}
+			res.Inserted++
+			if plan == nil {
+				continue
+			}
+			for _, d := range plan(c) {
+				d.CampaignID, d.ContactID = campaignID, c.ID
+				planned = append(planned, d)
+			}
+		}
+		if err := insertDeliveries(ctx, tx, planned, s.stamp); err != nil {
+			return err
+		}
+		for _, d := range planned {
+			if d.ID != 0 && d.State == dispatcher.StatePending {
+				res.Deliveries = append(res.Deliveries, d)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		for i := range contacts {
+			contacts[i].ID = 0
+		}
+		return dispatcher.ImportResult{}, fmt.Errorf("store: import contacts: %w", err)
+	}
+	s.log.Debug("contacts imported", "campaign", campaignID, "inserted", res.Inserted,
+		"duplicates", res.Duplicates, "pending", len(res.Deliveries))
+	return res, nil
+}
+
+// AddRejects records rejected rows; a row whose Hash is already recorded
+// for the campaign is skipped (rows without a Hash are always added). It
+// returns how many were new.
+func (s *DB) AddRejects(ctx context.Context, campaignID int64, rejects []dispatcher.Reject) (int, error) {
+	var n int64
+	err := s.write(ctx, func(tx *txn) error {
+		if err := campaignExists(ctx, tx.runner, campaignID); err != nil {
+			return err
+		}
+		var err error
+		n, err = insertRejects(ctx, tx, campaignID, rejects)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: add rejects: %w", err)
+	}
+	return int(n), nil
+}
+
+// RecordImport stores the summary of one import run and sets r.ID.
+func (s *DB) RecordImport(ctx context.Context, r *dispatcher.ImportRun) error {
+	var id int64
+	err := s.write(ctx, func(tx *txn) error {
+		if err := campaignExists(ctx, tx.runner, r.CampaignID); err != nil {
+			return err
+		}
+		return tx.queryRow(ctx, `INSERT INTO imports (campaign_id, source, read_rows, accepted, rejected, warnings,
+			duplicates, started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			r.CampaignID, r.Source, r.Read, r.Accepted, r.Rejected, r.Warnings, r.Duplicates,
+			s.d.timeValue(r.StartedAt), s.d.timeValue(r.FinishedAt)).Scan(&id)
+	})
+	if err != nil {
+		return fmt.Errorf("store: record import: %w", err)
+	}
+	r.ID = id
+	return nil
+}
+
+// Contact returns contact id, or ErrNotFound.
+func (s *DB) Contact(ctx context.Context, id int64) (*dispatcher.Contact, error) {
+	c, err := scanContact(s.reader().queryRow(ctx, `SELECT `+contactCols+` FROM contacts WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("store: %w", notFound("contact", id))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: contact %d: %w", id, err)
+	}
+	return &c, nil
+}
+
+// FindContacts finds contacts in every campaign whose e-mail (ignoring
+// case), phone or external id is exactly query, for support staff answering
+// "was I told?". The query is trimmed; for the phone comparison spaces
+// inside it are removed too, so "+47 912 34 567" finds +4791234567. At most
+// 100 contacts are returned, oldest first.
+func (s *DB) FindContacts(ctx context.Context, query string) ([]dispatcher.Contact, error) {
+	q := strings.TrimSpace(query)
+	if q == "" {
+		return nil, nil
+	}
+	phone := strings.Join(strings.Fields(q), "")
+	out, err := collectContacts(s.reader().query(ctx, `SELECT `+contactCols+` FROM contacts
+		WHERE email_lower = ? OR phone = ? OR external_id = ? ORDER BY id LIMIT ?`,
+		strings.ToLower(q), phone, q, findLimit))
+	if err != nil {
+		return nil, fmt.Errorf("store: find contacts: %w", err)
+	}
+	return out, nil
+}
+
+func collectContacts(rows *sql.Rows, err error) ([]dispatcher.Contact, error) {
+	return collect(rows, err, func(r *sql.Rows) (dispatcher.Contact, error) { return scanContact(r) })
+}

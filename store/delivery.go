@@ -1,0 +1,252 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/heraldhq/herald/dispatcher"
+)
+
+// Page sizes for Deliveries when the query gives no limit, and the most it
+// may ask for.
+const (
+	defaultPage = 1000
+	maxPage     = 10000
+)
+
+// markChunk bounds the ids in one MarkQueued statement, well under both
+// backends' parameter limits.
+const markChunk = 5000
+
+const deliveryCols = `id, campaign_id, contact_id, channel, seq, state, generation, attempt, address,
+	provider_id, code, diagnostic, updated_at`
+
+func scanDelivery(sc interface{ Scan(...any) error }) (dispatcher.Delivery, error) {
+	var d dispatcher.Delivery
+	err := sc.Scan(&d.ID, &d.CampaignID, &d.ContactID, &d.Channel, &d.Seq, &d.State, &d.Generation, &d.Attempt,
+		&d.Address, &d.ProviderID, &d.Code, &d.Diagnostic, timeCol{&d.UpdatedAt})
+	return d, err
+}
+
+func collectDeliveries(rows *sql.Rows, err error) ([]dispatcher.Delivery, error) {
+	return collect(rows, err, func(r *sql.Rows) (dispatcher.Delivery, error) { return scanDelivery(r) })
+}
+
+// Delivery returns delivery id, or ErrNotFound.
+func (s *DB) Delivery(ctx context.Context, id int64) (*dispatcher.Delivery, error) {
+	d, err := scanDelivery(s.reader().queryRow(ctx, `SELECT `+deliveryCols+` FROM deliveries WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("store: %w", notFound("delivery", id))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: delivery %d: %w", id, err)
+	}
+	return &d, nil
+}
+
+// InsertDeliveries stores new deliveries (a fallback channel, say), each
+// with its creation event, and returns them with IDs set. A delivery for a
+// contact × channel that already exists is left alone and returned with
+// ID 0, which is how two workers planning the same fallback end up with
+// one delivery. UpdatedAt defaults to now.
+func (s *DB) InsertDeliveries(ctx context.Context, ds []dispatcher.Delivery) ([]dispatcher.Delivery, error) {
+	out := append([]dispatcher.Delivery(nil), ds...)
+	err := s.write(ctx, func(tx *txn) error {
+		return insertDeliveries(ctx, tx, out, s.stamp)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: insert deliveries: %w", err)
+	}
+	return out, nil
+}
+
+// Transition applies one conditional state change with a single UPDATE
+// (state in t.From, generation = t.Generation and, when t.Attempt is set,
+// attempt = t.Attempt) and appends its event, in one transaction. When no
+// row matches it returns ErrNotFound if the delivery does not exist and
+// ErrStale otherwise. Empty Address and ProviderID keep the stored values;
+// Code and Diagnostic are always replaced; BumpGeneration adds one to the
+// generation.
+func (s *DB) Transition(ctx context.Context, t dispatcher.Transition) error {
+	if len(t.From) == 0 {
+		return dispatcher.Errorf(dispatcher.EINVALID, "store: transition delivery %d: no from state given", t.DeliveryID)
+	}
+	at := s.stamp(t.At)
+	set := "state = ?, attempt = ?, code = ?, diagnostic = ?, updated_at = ?"
+	args := []any{string(t.To), t.NewAttempt, t.Code, t.Diagnostic, s.d.timeValue(at)}
+	if t.BumpGeneration {
+		set += ", generation = generation + 1"
+	}
+	if t.Address != "" {
+		set += ", address = ?"
+		args = append(args, t.Address)
+	}
+	if t.ProviderID != "" {
+		set += ", provider_id = ?"
+		args = append(args, t.ProviderID)
+	}
+	where := "id = ? AND generation = ? AND state IN (" + placeholders(len(t.From)) + ")"
+	args = append(args, t.DeliveryID, t.Generation)
+	args = append(args, stateArgs(t.From)...)
+	if t.Attempt != "" {
+		where += " AND attempt = ?"
+		args = append(args, t.Attempt)
+	}
+	err := s.write(ctx, func(tx *txn) error {
+		res, err := tx.exec(ctx, `UPDATE deliveries SET `+set+` WHERE `+where, args...)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return staleOrNotFound(ctx, tx.runner, "deliveries", "delivery", t.DeliveryID)
+		}
+		_, err = tx.exec(ctx, `INSERT INTO events (delivery_id, at, state, provider_id, code, diagnostic)
+			VALUES (?, ?, ?, ?, ?, ?)`, t.DeliveryID, s.d.timeValue(at), string(t.To), t.ProviderID, t.Code, t.Diagnostic)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store: transition delivery %d to %s: %w", t.DeliveryID, t.To, err)
+	}
+	return nil
+}
+
+// MarkQueued moves those of the given deliveries that are pending to
+// queued, each with an event; others are left as they are.
+func (s *DB) MarkQueued(ctx context.Context, ids []int64, at time.Time) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	at = s.stamp(at)
+	err := s.write(ctx, func(tx *txn) error {
+		for start := 0; start < len(ids); start += markChunk {
+			chunk := ids[start:min(start+markChunk, len(ids))]
+			_, err := s.d.moveDeliveries(ctx, tx, move{
+				where: "state = '" + string(dispatcher.StatePending) + "' AND id IN (" + placeholders(len(chunk)) + ")",
+				args:  int64Args(chunk),
+				to:    dispatcher.StateQueued,
+				at:    at,
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: mark %d deliveries queued: %w", len(ids), err)
+	}
+	return nil
+}
+
+// Deliveries pages through a campaign's deliveries in q.States (every state
+// when empty), in ID order after q.AfterID; a non-zero q.UpdatedBefore
+// keeps only rows last changed strictly before it. q.Limit defaults to 1000
+// and is capped at 10000.
+//
+// Each state is read as its own range of the (campaign_id, state, id) index
+// and the ranges are merged, so a page costs the same at the end of a
+// campaign of millions as at the start: one IN (...) over several states
+// would make the database collect and sort every remaining row per page.
+func (s *DB) Deliveries(ctx context.Context, q dispatcher.DeliveryQuery) ([]dispatcher.Delivery, error) {
+	states := q.States
+	if len(states) == 0 {
+		states = dispatcher.AllStates
+	}
+	limit := q.Limit
+	if limit <= 0 {
+		limit = defaultPage
+	}
+	limit = min(limit, maxPage)
+	arm := "SELECT " + deliveryCols + " FROM deliveries WHERE campaign_id = ? AND state = ? AND id > ?"
+	if !q.UpdatedBefore.IsZero() {
+		arm += " AND updated_at < ?"
+	}
+	arm += " ORDER BY id LIMIT ?"
+	arms := make([]string, len(states))
+	var args []any
+	for i, st := range states {
+		arms[i] = "SELECT * FROM (" + arm + ") s" + strconv.Itoa(i)
+		args = append(args, q.CampaignID, string(st), q.AfterID)
+		if !q.UpdatedBefore.IsZero() {
+			args = append(args, s.d.timeValue(q.UpdatedBefore))
+		}
+		args = append(args, limit)
+	}
+	query := "SELECT * FROM (" + strings.Join(arms, " UNION ALL ") + ") page ORDER BY id LIMIT ?"
+	args = append(args, limit)
+	out, err := collectDeliveries(s.reader().query(ctx, query, args...))
+	if err != nil {
+		return nil, fmt.Errorf("store: deliveries of campaign %d: %w", q.CampaignID, err)
+	}
+	return out, nil
+}
+
+// CancelUnsent moves every pending or queued delivery of a campaign to
+// cancelled, each with an event, and returns how many moved. Deliveries a
+// worker holds in sending are left to finish.
+func (s *DB) CancelUnsent(ctx context.Context, campaignID int64, at time.Time) (int64, error) {
+	at = s.stamp(at)
+	var n int64
+	err := s.write(ctx, func(tx *txn) error {
+		var err error
+		n, err = s.d.moveDeliveries(ctx, tx, move{
+			where:      "campaign_id = ? AND state IN (" + stateList(dispatcher.StatePending, dispatcher.StateQueued) + ")",
+			args:       []any{campaignID},
+			to:         dispatcher.StateCancelled,
+			at:         at,
+			diagnostic: "campaign cancelled",
+		})
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: cancel unsent deliveries of campaign %d: %w", campaignID, err)
+	}
+	s.log.Info("unsent deliveries cancelled", "campaign", campaignID, "count", n)
+	return n, nil
+}
+
+// CountUnfinished counts a campaign's deliveries that are pending, queued
+// or sending.
+func (s *DB) CountUnfinished(ctx context.Context, campaignID int64) (int64, error) {
+	var n int64
+	err := s.reader().queryRow(ctx, `SELECT COUNT(*) FROM deliveries WHERE campaign_id = ? AND state IN (`+
+		stateList(dispatcher.Unfinished...)+`)`, campaignID).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("store: count unfinished deliveries of campaign %d: %w", campaignID, err)
+	}
+	return n, nil
+}
+
+// DeliveriesOf returns a contact's deliveries in policy order (Seq).
+func (s *DB) DeliveriesOf(ctx context.Context, contactID int64) ([]dispatcher.Delivery, error) {
+	out, err := collectDeliveries(s.reader().query(ctx, `SELECT `+deliveryCols+` FROM deliveries
+		WHERE contact_id = ? ORDER BY seq, id`, contactID))
+	if err != nil {
+		return nil, fmt.Errorf("store: deliveries of contact %d: %w", contactID, err)
+	}
+	return out, nil
+}
+
+// Events returns a delivery's history, oldest first.
+func (s *DB) Events(ctx context.Context, deliveryID int64) ([]dispatcher.Event, error) {
+	rows, err := s.reader().query(ctx, `SELECT id, delivery_id, at, state, provider_id, code, diagnostic
+		FROM events WHERE delivery_id = ? ORDER BY id`, deliveryID)
+	out, err := collect(rows, err, func(r *sql.Rows) (dispatcher.Event, error) {
+		var e dispatcher.Event
+		err := r.Scan(&e.ID, &e.DeliveryID, timeCol{&e.At}, &e.State, &e.ProviderID, &e.Code, &e.Diagnostic)
+		return e, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: events of delivery %d: %w", deliveryID, err)
+	}
+	return out, nil
+}

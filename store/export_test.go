@@ -1,0 +1,4 @@
+package store
+
+// WithoutCopy exposes withoutCopy to the external tests and benchmarks.
+var WithoutCopy = withoutCopy

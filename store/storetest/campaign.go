@@ -1,0 +1,209 @@
+package storetest
+
+import (
+	"errors"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/heraldhq/herald/dispatcher"
+)
+
+func testCampaignCRUD(t *testing.T, s dispatcher.Store) {
+	ctx := ctxOf(t)
+	c := &dispatcher.Campaign{
+		Name: "breach-2025", IncidentRef: "INC-42", DefaultLocale: "nb",
+		Policy: dispatcher.Policy{dispatcher.SMS, dispatcher.Email},
+		Sender: dispatcher.Sender{FromName: "Ærlig AS", FromEmail: "dpo@example.no", ReplyTo: "svar@example.no",
+			SMSFrom: "Aerlig", SMSService: "MG0123"},
+	}
+	tpls := []dispatcher.Template{
+		{Channel: dispatcher.Email, Locale: "nb", Subject: "Varsel om brudd", Text: "Hei {{.Name}}", HTML: "<p>Hei</p>"},
+		{Channel: dispatcher.SMS, Locale: "nb", Text: "Varsel: se e-post"},
+	}
+	before := time.Now().Add(-time.Second)
+	if err := s.CreateCampaign(ctx, c, tpls); err != nil {
+		t.Fatalf("CreateCampaign: %v", err)
+	}
+	if c.ID == 0 {
+		t.Fatal("CreateCampaign did not set ID")
+	}
+	if c.CreatedAt.Before(before) || c.CreatedAt.After(time.Now().Add(time.Second)) || c.CreatedAt.Location() != time.UTC {
+		t.Errorf("CreatedAt = %v, want now in UTC", c.CreatedAt)
+	}
+	if c.Status != dispatcher.CampaignDraft {
+		t.Errorf("Status = %q, want draft", c.Status)
+	}
+
+	got, err := s.Campaign(ctx, c.ID)
+	if err != nil {
+		t.Fatalf("Campaign: %v", err)
+	}
+	if !reflect.DeepEqual(got, c) {
+		t.Errorf("Campaign round trip:\n got %+v\nwant %+v", got, c)
+	}
+	byName, err := s.CampaignByName(ctx, "breach-2025")
+	if err != nil {
+		t.Fatalf("CampaignByName: %v", err)
+	}
+	if !reflect.DeepEqual(byName, c) {
+		t.Errorf("CampaignByName:\n got %+v\nwant %+v", byName, c)
+	}
+	gotTpls, err := s.Templates(ctx, c.ID)
+	if err != nil {
+		t.Fatalf("Templates: %v", err)
+	}
+	for i := range tpls {
+		tpls[i].CampaignID = c.ID
+	}
+	if !reflect.DeepEqual(gotTpls, tpls) { // email < sms
+		t.Errorf("Templates:\n got %+v\nwant %+v", gotTpls, tpls)
+	}
+
+	dup := &dispatcher.Campaign{Name: "breach-2025", DefaultLocale: "en", Policy: dispatcher.Policy{dispatcher.File}}
+	err = s.CreateCampaign(ctx, dup, nil)
+	if dispatcher.ErrorCode(err) != dispatcher.ECONFLICT {
+		t.Errorf("CreateCampaign with a taken name: err = %v (code %q), want ECONFLICT", err, dispatcher.ErrorCode(err))
+	}
+
+	other := newCampaign(t, s, "second")
+	all, err := s.Campaigns(ctx)
+	if err != nil {
+		t.Fatalf("Campaigns: %v", err)
+	}
+	if len(all) != 2 || all[0].ID != c.ID || all[1].ID != other.ID {
+		t.Errorf("Campaigns = %d campaigns, want [%d %d] in creation order", len(all), c.ID, other.ID)
+	}
+	if _, err := s.CampaignByName(ctx, "no-such"); !errors.Is(err, dispatcher.ErrNotFound) {
+		t.Errorf("CampaignByName(missing) err = %v, want ErrNotFound", err)
+	}
+}
+
+func testCampaignStatus(t *testing.T, s dispatcher.Store) {
+	ctx := ctxOf(t)
+	c := newCampaign(t, s, "status")
+	type want struct{ launched, finished time.Time }
+	steps := []struct {
+		from []dispatcher.CampaignStatus
+		to   dispatcher.CampaignStatus
+		when time.Duration
+		err  error
+		want want
+	}{
+		{[]dispatcher.CampaignStatus{dispatcher.CampaignRunning}, dispatcher.CampaignPaused, 1, dispatcher.ErrStale, want{}},
+		{[]dispatcher.CampaignStatus{dispatcher.CampaignDraft, dispatcher.CampaignPaused}, dispatcher.CampaignRunning, time.Hour, nil, want{launched: at(time.Hour)}},
+		{[]dispatcher.CampaignStatus{dispatcher.CampaignRunning}, dispatcher.CampaignPaused, 2 * time.Hour, nil, want{launched: at(time.Hour)}},
+		// a second launch keeps the first launch time
+		{[]dispatcher.CampaignStatus{dispatcher.CampaignPaused}, dispatcher.CampaignRunning, 3 * time.Hour, nil, want{launched: at(time.Hour)}},
+		{[]dispatcher.CampaignStatus{dispatcher.CampaignDraft}, dispatcher.CampaignCancelled, 4 * time.Hour, dispatcher.ErrStale, want{launched: at(time.Hour)}},
+		{[]dispatcher.CampaignStatus{dispatcher.CampaignRunning}, dispatcher.CampaignCompleted, 5 * time.Hour, nil, want{launched: at(time.Hour), finished: at(5 * time.Hour)}},
+	}
+	status := dispatcher.CampaignDraft
+	for i, st := range steps {
+		err := s.SetCampaignStatus(ctx, c.ID, st.from, st.to, t0.Add(st.when))
+		if st.err != nil {
+			if !errors.Is(err, st.err) {
+				t.Fatalf("step %d %v → %s: err = %v, want %v", i, st.from, st.to, err, st.err)
+			}
+		} else if err != nil {
+			t.Fatalf("step %d %v → %s: %v", i, st.from, st.to, err)
+		} else {
+			status = st.to
+		}
+		got, err := s.Campaign(ctx, c.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Status != status || !got.LaunchedAt.Equal(st.want.launched) || !got.FinishedAt.Equal(st.want.finished) {
+			t.Errorf("after step %d: status %s launched %v finished %v; want %s %v %v",
+				i, got.Status, got.LaunchedAt, got.FinishedAt, status, st.want.launched, st.want.finished)
+		}
+	}
+	err := s.SetCampaignStatus(ctx, c.ID+1000, []dispatcher.CampaignStatus{dispatcher.CampaignDraft}, dispatcher.CampaignRunning, t0)
+	if !errors.Is(err, dispatcher.ErrNotFound) {
+		t.Errorf("SetCampaignStatus(missing) err = %v, want ErrNotFound", err)
+	}
+}
+
+func testTemplates(t *testing.T, s dispatcher.Store) {
+	ctx := ctxOf(t)
+	c := newCampaign(t, s, "tpl")
+	puts := []dispatcher.Template{
+		{CampaignID: c.ID, Channel: dispatcher.SMS, Locale: "nb", Text: "v1"},
+		{CampaignID: c.ID, Channel: dispatcher.Email, Locale: "nb", Subject: "Emne", Text: "Tekst", HTML: "<b>x</b>"},
+		{CampaignID: c.ID, Channel: dispatcher.Email, Locale: "en", Subject: "Subject", Text: "Text"},
+		{CampaignID: c.ID, Channel: dispatcher.SMS, Locale: "nb", Text: "v2 – æøå"}, // replaces v1
+	}
+	for _, tp := range puts {
+		if err := s.PutTemplate(ctx, &tp); err != nil {
+			t.Fatalf("PutTemplate %s/%s: %v", tp.Channel, tp.Locale, err)
+		}
+	}
+	got, err := s.Templates(ctx, c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []dispatcher.Template{puts[2], puts[1], puts[3]}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Templates:\n got %+v\nwant %+v", got, want)
+	}
+	err = s.PutTemplate(ctx, &dispatcher.Template{CampaignID: c.ID + 1000, Channel: dispatcher.SMS, Locale: "nb"})
+	if !errors.Is(err, dispatcher.ErrNotFound) {
+		t.Errorf("PutTemplate(missing campaign) err = %v, want ErrNotFound", err)
+	}
+	if got, err := s.Templates(ctx, c.ID+1000); err != nil || len(got) != 0 {
+		t.Errorf("Templates(missing campaign) = %v, %v; want none", got, err)
+	}
+}
+
+func testAudit(t *testing.T, s dispatcher.Store) {
+	ctx := ctxOf(t)
+	for _, e := range []dispatcher.AuditEntry{
+		{At: t0, Actor: "ola", Action: "campaign.launch", Subject: "campaign 1", Detail: "via CLI"},
+		{Actor: "system", Action: "campaign.cancel"}, // zero At means now
+	} {
+		if err := s.Audit(ctx, e); err != nil {
+			t.Errorf("Audit(%s): %v", e.Action, err)
+		}
+	}
+}
+
+func testSuppressions(t *testing.T, s dispatcher.Store) {
+	ctx := ctxOf(t)
+	if got, err := s.IsSuppressed(ctx, dispatcher.Email, "nobody@example.org"); err != nil || got != nil {
+		t.Fatalf("IsSuppressed(unknown) = %+v, %v; want nil, nil", got, err)
+	}
+	first := dispatcher.Suppression{Channel: dispatcher.Email, Address: "Ola.Nordmann@Example.no", Reason: "invalid",
+		Source: "campaign a delivery 1", FirstSeen: t0, LastSeen: t0}
+	if err := s.Suppress(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	again := dispatcher.Suppression{Channel: dispatcher.Email, Address: "ola.nordmann@example.no", Reason: "complaint",
+		Source: "campaign b delivery 9", FirstSeen: t0.Add(48 * time.Hour), LastSeen: t0.Add(48 * time.Hour)}
+	if err := s.Suppress(ctx, again); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.IsSuppressed(ctx, dispatcher.Email, " OLA.NORDMANN@example.NO ")
+	if err != nil || got == nil {
+		t.Fatalf("IsSuppressed = %+v, %v; want the entry", got, err)
+	}
+	if !got.FirstSeen.Equal(at(0)) || !got.LastSeen.Equal(at(48*time.Hour)) {
+		t.Errorf("first/last seen = %v/%v, want %v/%v (first kept, last updated)", got.FirstSeen, got.LastSeen, at(0), at(48*time.Hour))
+	}
+	if got.Reason != "complaint" || got.Source != again.Source || got.Channel != dispatcher.Email {
+		t.Errorf("suppression = %+v, want the latest reason and source", got)
+	}
+	if got, err := s.IsSuppressed(ctx, dispatcher.SMS, "ola.nordmann@example.no"); err != nil || got != nil {
+		t.Errorf("IsSuppressed on another channel = %+v, %v; want nil", got, err)
+	}
+	if err := s.Suppress(ctx, dispatcher.Suppression{Channel: dispatcher.SMS, Address: "+4791234567", Reason: "opted_out"}); err != nil {
+		t.Fatal(err)
+	}
+	sms, err := s.IsSuppressed(ctx, dispatcher.SMS, "+4791234567")
+	if err != nil || sms == nil {
+		t.Fatalf("IsSuppressed(sms) = %+v, %v", sms, err)
+	}
+	if sms.FirstSeen.IsZero() || !sms.FirstSeen.Equal(sms.LastSeen) {
+		t.Errorf("zero times should default to now: first %v last %v", sms.FirstSeen, sms.LastSeen)
+	}
+}
