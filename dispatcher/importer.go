@@ -830,6 +830,7 @@ func (cr *ContactReader) reject(rec csvRecord, col, value, severity, reason stri
 	} else {
 		h.Write([]byte(rec.Raw))
 	}
+	rowHash := hex.EncodeToString(h.Sum(nil)[:16])
 	h.Write([]byte{0x1e})
 	h.Write([]byte(col))
 	h.Write([]byte{0x1e})
@@ -841,6 +842,7 @@ func (cr *ContactReader) reject(rec csvRecord, col, value, severity, reason stri
 		Reason:   reason,
 		Severity: severity,
 		Hash:     hex.EncodeToString(h.Sum(nil)[:16]),
+		RowHash:  rowHash,
 		Source:   cr.source,
 	}
 }

@@ -134,7 +134,8 @@ type Reject struct {
 	Value    string
 	Reason   string
 	Severity string // "error" or "warning"
-	Hash     string // identifies the row's content, for deduplication
+	Hash     string // identifies this problem in this row's content, for deduplication
+	RowHash  string // identifies the row's content alone: a row with two problems is one rejected row
 	Source   string // file name
 }
 

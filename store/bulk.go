@@ -263,7 +263,7 @@ func insertEvents(ctx context.Context, tx *txn, es []dispatcher.Event) error {
 	return err
 }
 
-var rejectInsertCols = []string{"campaign_id", "row_no", "column_name", "value", "reason", "severity", "hash", "source"}
+var rejectInsertCols = []string{"campaign_id", "row_no", "column_name", "value", "reason", "severity", "hash", "row_hash", "source"}
 
 // insertRejects records rejected rows, skipping hashes already recorded for
 // the campaign, and returns how many were new.
@@ -273,7 +273,7 @@ func insertRejects(ctx context.Context, tx *txn, campaignID int64, rs []dispatch
 	}
 	rows := make([][]any, len(rs))
 	for i, r := range rs {
-		rows[i] = []any{campaignID, r.Row, r.Column, r.Value, r.Reason, r.Severity, nullString(r.Hash), r.Source}
+		rows[i] = []any{campaignID, r.Row, r.Column, r.Value, r.Reason, r.Severity, nullString(r.Hash), r.RowHash, r.Source}
 	}
 	return tx.d.bulkInsert(ctx, tx, &bulk{table: "rejects", cols: rejectInsertCols, rows: rows,
 		conflict: "(campaign_id, hash)", order: "row_no"})

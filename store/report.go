@@ -85,7 +85,8 @@ GROUP BY d.channel`
 //   - Unreachable: contacts with no sent or delivered delivery and none
 //     pending, queued or sending (including contacts with no delivery).
 //   - InProgress: Contacts − Reached − Unreachable.
-//   - RejectedRows: recorded rejects of severity "error".
+//   - RejectedRows: rows with at least one reject of severity "error"
+//     (distinct row contents; a row with two problems counts once).
 //   - States: deliveries per channel × state, channels in policy order and
 //     states in lifecycle order, zero counts left out.
 //
@@ -105,7 +106,7 @@ func (s *DB) Report(ctx context.Context, campaignID int64) (*dispatcher.Report, 
 		if err := reportOutcomes(ctx, r, rep); err != nil {
 			return err
 		}
-		if err := r.queryRow(ctx, `SELECT COUNT(*) FROM rejects WHERE campaign_id = ? AND severity = ?`,
+		if err := r.queryRow(ctx, `SELECT COUNT(DISTINCT CASE WHEN row_hash = '' THEN CAST(id AS TEXT) ELSE row_hash END) FROM rejects WHERE campaign_id = ? AND severity = ?`,
 			campaignID, dispatcher.SeverityError).Scan(&rep.RejectedRows); err != nil {
 			return fmt.Errorf("count rejects: %w", err)
 		}

@@ -46,10 +46,21 @@ func (a *app) init() error {
 		cfg.RedisURL = a.flagRedis
 	}
 	a.cfg = cfg
-	a.logger, err = newLogger(a.stderr, cfg.LogLevel, cfg.LogFormat)
+	return a.setLogLevel("warn")
+}
+
+// setLogLevel makes the logger, at HERALD_LOG_LEVEL when set, else at def:
+// one-shot commands keep quiet below warnings, long-running ones log info.
+func (a *app) setLogLevel(def string) error {
+	level := a.cfg.LogLevel
+	if level == "" {
+		level = def
+	}
+	l, err := newLogger(a.stderr, level, a.cfg.LogFormat)
 	if err != nil {
 		return dispatcher.Errorf(dispatcher.EINVALID, "%v", err)
 	}
+	a.logger = l
 	return nil
 }
 

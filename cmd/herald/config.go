@@ -16,7 +16,7 @@ type Config struct {
 	DatabaseURL string // HERALD_DATABASE_URL: "" = SQLite at ./herald.db
 	RedisURL    string // HERALD_REDIS_URL: "" = in-process Redis (single process only)
 	Namespace   string // HERALD_QUEUE_NAMESPACE: prefix of herald's queue names in Redis
-	LogLevel    string // HERALD_LOG_LEVEL: debug, info, warn, error
+	LogLevel    string // HERALD_LOG_LEVEL: debug, info, warn, error (default warn for commands, info for the worker)
 	LogFormat   string // HERALD_LOG_FORMAT: text or json
 
 	SMTPHost     string // HERALD_SMTP_HOST
@@ -45,7 +45,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		DatabaseURL:          getenv("HERALD_DATABASE_URL"),
 		RedisURL:             getenv("HERALD_REDIS_URL"),
 		Namespace:            getenv("HERALD_QUEUE_NAMESPACE"),
-		LogLevel:             or(getenv("HERALD_LOG_LEVEL"), "info"),
+		LogLevel:             getenv("HERALD_LOG_LEVEL"),
 		LogFormat:            or(getenv("HERALD_LOG_FORMAT"), "text"),
 		SMTPHost:             getenv("HERALD_SMTP_HOST"),
 		SMTPUsername:         getenv("HERALD_SMTP_USERNAME"),

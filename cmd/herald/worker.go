@@ -31,6 +31,9 @@ HERALD_TWILIO_ACCOUNT_SID; the dry-run file channel always.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
+			if err := a.setLogLevel("info"); err != nil {
+				return err
+			}
 			st, err := a.store(ctx)
 			if err != nil {
 				return err

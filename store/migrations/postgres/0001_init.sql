@@ -88,6 +88,7 @@ CREATE TABLE rejects (
 	reason      text NOT NULL DEFAULT '',
 	severity    text NOT NULL,
 	hash        text,
+	row_hash    text NOT NULL DEFAULT '',
 	source      text NOT NULL DEFAULT '',
 	UNIQUE (campaign_id, hash)
 );

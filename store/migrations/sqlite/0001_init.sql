@@ -89,6 +89,7 @@ CREATE TABLE rejects (
 	reason      TEXT NOT NULL DEFAULT '',
 	severity    TEXT NOT NULL,
 	hash        TEXT,
+	row_hash    TEXT NOT NULL DEFAULT '',
 	source      TEXT NOT NULL DEFAULT '',
 	UNIQUE (campaign_id, hash)
 ) STRICT;
