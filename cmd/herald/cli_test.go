@@ -166,8 +166,14 @@ func TestControls(t *testing.T) {
 	}
 	// Support can still see what happened to a person.
 	out = mustHerald(t, e, "status", "K40007")
-	if !strings.Contains(out, "cancelled") {
+	if !strings.Contains(out, "cancelled") || !strings.Contains(out, "Bjørn Håkon Ødegård") {
 		t.Errorf("status: %s", out)
+	}
+	// The same person by phone, written as a caller reads it out.
+	for _, q := range [][]string{{"status", "+47 962 62 050"}, {"status", "962 62 050", "--region", "NO"}, {"status", "BJORN.ODEGAARD@example.no"}} {
+		if out := mustHerald(t, e, q...); !strings.Contains(out, "Bjørn Håkon Ødegård") {
+			t.Errorf("%v: %s", q, out)
+		}
 	}
 }
 

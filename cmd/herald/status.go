@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -44,7 +45,7 @@ type eventView struct {
 }
 
 func (a *app) statusCommand() *cobra.Command {
-	var format string
+	var format, region string
 	cmd := &cobra.Command{
 		Use:   "status EMAIL|PHONE|EXTERNAL-ID",
 		Short: "Support lookup: every notice sent to a person, and what happened to it",
@@ -59,7 +60,7 @@ campaign, and show each delivery and its events. Every lookup is audited.`,
 				return err
 			}
 			q := strings.TrimSpace(args[0])
-			contacts, err := st.FindContacts(ctx, q)
+			contacts, err := findPerson(ctx, st, q, region)
 			if err != nil {
 				return err
 			}
@@ -128,7 +129,34 @@ campaign, and show each delivery and its events. Every lookup is audited.`,
 		},
 	}
 	cmd.Flags().StringVar(&format, "format", "text", "text or json")
+	cmd.Flags().StringVar(&region, "region", "", "country (e.g. NO) for a phone number given without +country code")
 	return cmd
+}
+
+// findPerson looks a query up as given and, when it reads as a phone
+// number ("+47 962 62 050", "962 62 050" with --region), in E.164 too:
+// callers read their number out as they write it, not as it is stored.
+func findPerson(ctx context.Context, st dispatcher.Store, q, region string) ([]dispatcher.Contact, error) {
+	found, err := st.FindContacts(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	if e164, err := dispatcher.NormalizePhone(q, region); err == nil && e164 != q {
+		more, err := st.FindContacts(ctx, e164)
+		if err != nil {
+			return nil, err
+		}
+		seen := map[int64]bool{}
+		for _, c := range found {
+			seen[c.ID] = true
+		}
+		for _, c := range more {
+			if !seen[c.ID] {
+				found = append(found, c)
+			}
+		}
+	}
+	return found, nil
 }
 
 func dash(s string) string {
