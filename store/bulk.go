@@ -22,9 +22,12 @@ import (
 //   - PostgreSQL: COPY into a temporary table, then one INSERT ... SELECT ...
 //     ON CONFLICT DO NOTHING RETURNING; rows that cannot conflict (events)
 //     are copied straight into their table. COPY sends rows in the binary
-//     format without parsing or planning a statement of 65535 parameters,
-//     which BenchmarkImportContacts measures as the faster of the two (see
-//     the package tests); multi-row INSERT remains as a fallback.
+//     format without building, parsing and planning statements of up to
+//     65535 parameters. BenchmarkImportContacts (1,000 contacts, each with
+//     a delivery and its event) measured it about 10% faster than multi-row
+//     INSERT on a 2-vCPU machine (≈17,000 against ≈15,500 contacts/s; most
+//     of the time is index maintenance, the same for both), so COPY is the
+//     default and multi-row INSERT remains as a tested fallback.
 
 // bulk is one batch of rows for one table.
 type bulk struct {

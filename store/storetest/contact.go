@@ -255,6 +255,22 @@ func testRejects(t *testing.T, s dispatcher.Store) {
 	if rep.RejectedRows != 3 {
 		t.Errorf("RejectedRows = %d, want 3 (errors only: h3, h4, h5)", rep.RejectedRows)
 	}
+	// One row with two problems is two rejects but one rejected row.
+	twoProblems := []dispatcher.Reject{
+		{Row: 20, Column: "email", Reason: "bad e-mail", Severity: dispatcher.SeverityError, Hash: "h20a", RowHash: "r20"},
+		{Row: 20, Column: "phone", Reason: "bad phone", Severity: dispatcher.SeverityError, Hash: "h20b", RowHash: "r20"},
+		{Row: 21, Column: "phone", Reason: "bad phone", Severity: dispatcher.SeverityError, Hash: "h21", RowHash: "r21"},
+	}
+	if n, err := s.AddRejects(ctx, c.ID, twoProblems); err != nil || n != 3 {
+		t.Errorf("AddRejects(two problems in one row) = %d, %v; want 3 rejects", n, err)
+	}
+	rep, err = s.Report(ctx, c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.RejectedRows != 5 {
+		t.Errorf("RejectedRows = %d; want 5 (h3, h4, h5, row 20 once, row 21)", rep.RejectedRows)
+	}
 	if _, err := s.AddRejects(ctx, c.ID+1000, rs); !errors.Is(err, dispatcher.ErrNotFound) {
 		t.Errorf("AddRejects(missing campaign) err = %v, want ErrNotFound", err)
 	}
