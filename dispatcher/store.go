@@ -43,6 +43,9 @@ type Store interface {
 	RecordImport(ctx context.Context, r *ImportRun) error
 
 	Contact(ctx context.Context, id int64) (*Contact, error)
+	// Contacts pages through a campaign's contacts in ID order after
+	// afterID (for checks and previews that visit everyone).
+	Contacts(ctx context.Context, campaignID, afterID int64, limit int) ([]Contact, error)
 	Delivery(ctx context.Context, id int64) (*Delivery, error)
 	// InsertDeliveries stores new deliveries (e.g. a fallback channel) and
 	// sets their IDs. A delivery for a contact × channel that already

@@ -167,6 +167,21 @@ func (s *DB) Contact(ctx context.Context, id int64) (*dispatcher.Contact, error)
 	return &c, nil
 }
 
+// Contacts pages through a campaign's contacts in ID order after afterID,
+// at most limit (default 1,000, capped at 10,000) at a time.
+func (s *DB) Contacts(ctx context.Context, campaignID, afterID int64, limit int) ([]dispatcher.Contact, error) {
+	if limit <= 0 {
+		limit = 1000
+	}
+	limit = min(limit, 10000)
+	out, err := collectContacts(s.reader().query(ctx, `SELECT `+contactCols+` FROM contacts
+		WHERE campaign_id = ? AND id > ? ORDER BY id LIMIT ?`, campaignID, afterID, limit))
+	if err != nil {
+		return nil, fmt.Errorf("store: contacts of campaign %d: %w", campaignID, err)
+	}
+	return out, nil
+}
+
 // FindContacts finds contacts in every campaign whose e-mail (ignoring
 // case), phone or external id is exactly query, for support staff answering
 // "was I told?". The query is trimmed; for the phone comparison spaces

@@ -343,3 +343,40 @@ func testFindContacts(t *testing.T, s dispatcher.Store) {
 		t.Errorf("FindContacts returns whole contacts: %+v, %v", got, err)
 	}
 }
+
+func testContactsPaging(t *testing.T, s dispatcher.Store) {
+	ctx := ctxOf(t)
+	c := newCampaign(t, s, "paging")
+	other := newCampaign(t, s, "paging-other")
+	for i := 1; i <= 25; i++ {
+		importPlanned(t, s, other, person(1000+i))
+		res := importPlanned(t, s, c, person(i))
+		if res.Inserted != 1 {
+			t.Fatalf("import %d: %+v", i, res)
+		}
+	}
+	var got []int64
+	var after int64
+	for {
+		page, err := s.Contacts(ctx, c.ID, after, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) == 0 {
+			break
+		}
+		if len(page) > 10 {
+			t.Fatalf("page of %d, limit 10", len(page))
+		}
+		for _, ct := range page {
+			if ct.CampaignID != c.ID {
+				t.Fatalf("contact of campaign %d in campaign %d's pages", ct.CampaignID, c.ID)
+			}
+			got = append(got, ct.ID)
+		}
+		after = page[len(page)-1].ID
+	}
+	if len(got) != 25 || !sort.SliceIsSorted(got, func(i, j int) bool { return got[i] < got[j] }) {
+		t.Errorf("paged %d contacts %v, want 25 in id order", len(got), got)
+	}
+}

@@ -139,6 +139,7 @@ func Run(t *testing.T, open func(t *testing.T) dispatcher.Store) {
 		{"CancelUnsent", testCancelUnsent},
 		{"CountUnfinished", testCountUnfinished},
 		{"FindContacts", testFindContacts},
+		{"ContactsPaging", testContactsPaging},
 		{"DeliveriesOfAndEventsOrder", testOrdering},
 		{"Report", testReport},
 		{"ReportEmpty", testReportEmpty},
