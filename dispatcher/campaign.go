@@ -129,6 +129,7 @@ type Campaign struct {
 	CreatedAt     time.Time
 	LaunchedAt    time.Time // zero until launched
 	FinishedAt    time.Time // zero until completed or cancelled
+	Settings      Settings
 }
 
 // Validate checks a campaign before it is created.

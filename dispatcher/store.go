@@ -22,6 +22,8 @@ type Store interface {
 	// status is one of from, stamping LaunchedAt (first time running) or
 	// FinishedAt (completed, cancelled) with at. ErrStale otherwise.
 	SetCampaignStatus(ctx context.Context, id int64, from []CampaignStatus, to CampaignStatus, at time.Time) error
+	// SetCampaignSettings replaces a campaign's settings.
+	SetCampaignSettings(ctx context.Context, id int64, s Settings) error
 	// DeleteCampaign removes a campaign and everything recorded for it.
 	DeleteCampaign(ctx context.Context, id int64) error
 	// PutTemplate inserts or replaces the template for its campaign,

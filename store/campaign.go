@@ -12,16 +12,19 @@ import (
 )
 
 const campaignCols = `id, name, incident_ref, default_locale, policy, from_name, from_email, reply_to,
-	sms_from, sms_service, status, created_at, launched_at, finished_at`
+	sms_from, sms_service, status, created_at, launched_at, finished_at, settings`
 
 func scanCampaign(sc interface{ Scan(...any) error }) (*dispatcher.Campaign, error) {
 	var c dispatcher.Campaign
-	var policy string
+	var policy, settings string
 	err := sc.Scan(&c.ID, &c.Name, &c.IncidentRef, &c.DefaultLocale, &policy,
 		&c.Sender.FromName, &c.Sender.FromEmail, &c.Sender.ReplyTo, &c.Sender.SMSFrom, &c.Sender.SMSService,
-		&c.Status, timeCol{&c.CreatedAt}, timeCol{&c.LaunchedAt}, timeCol{&c.FinishedAt})
+		&c.Status, timeCol{&c.CreatedAt}, timeCol{&c.LaunchedAt}, timeCol{&c.FinishedAt}, &settings)
 	if err != nil {
 		return nil, err
+	}
+	if c.Settings, err = dispatcher.UnmarshalSettings(settings); err != nil {
+		return nil, fmt.Errorf("campaign %d: %w", c.ID, err)
 	}
 	if c.Policy, err = dispatcher.ParsePolicy(policy); err != nil {
 		return nil, fmt.Errorf("campaign %d has a bad stored policy: %w", c.ID, err)
@@ -37,14 +40,18 @@ func (s *DB) CreateCampaign(ctx context.Context, c *dispatcher.Campaign, templat
 		status = dispatcher.CampaignDraft
 	}
 	created := s.stamp(time.Time{})
+	settings, err := dispatcher.MarshalSettings(c.Settings)
+	if err != nil {
+		return fmt.Errorf("store: create campaign: %w", err)
+	}
 	var id int64
-	err := s.write(ctx, func(tx *txn) error {
+	err = s.write(ctx, func(tx *txn) error {
 		err := tx.queryRow(ctx, `INSERT INTO campaigns (name, incident_ref, default_locale, policy, from_name, from_email,
-			reply_to, sms_from, sms_service, status, created_at, launched_at, finished_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			reply_to, sms_from, sms_service, status, created_at, launched_at, finished_at, settings)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 			c.Name, c.IncidentRef, c.DefaultLocale, c.Policy.String(), c.Sender.FromName, c.Sender.FromEmail,
 			c.Sender.ReplyTo, c.Sender.SMSFrom, c.Sender.SMSService, string(status), s.d.timeValue(created),
-			s.d.timeValue(c.LaunchedAt), s.d.timeValue(c.FinishedAt)).Scan(&id)
+			s.d.timeValue(c.LaunchedAt), s.d.timeValue(c.FinishedAt), settings).Scan(&id)
 		if s.d.uniqueViolation(err) {
 			return dispatcher.Errorf(dispatcher.ECONFLICT, "campaign %q already exists", c.Name)
 		}
@@ -73,6 +80,28 @@ func utcOrZero(t time.Time) time.Time {
 		return t
 	}
 	return utc(t)
+}
+
+// SetCampaignSettings replaces campaign id's settings.
+func (s *DB) SetCampaignSettings(ctx context.Context, id int64, set dispatcher.Settings) error {
+	v, err := dispatcher.MarshalSettings(set)
+	if err != nil {
+		return fmt.Errorf("store: campaign %d settings: %w", id, err)
+	}
+	err = s.write(ctx, func(tx *txn) error {
+		res, err := tx.exec(ctx, `UPDATE campaigns SET settings = ? WHERE id = ?`, v, id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return notFound("campaign", id)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: campaign %d settings: %w", id, err)
+	}
+	return nil
 }
 
 // Campaign returns campaign id, or ErrNotFound.

@@ -207,3 +207,36 @@ func testSuppressions(t *testing.T, s dispatcher.Store) {
 		t.Errorf("zero times should default to now: first %v last %v", sms.FirstSeen, sms.LastSeen)
 	}
 }
+
+func testCampaignSettings(t *testing.T, s dispatcher.Store) {
+	ctx := ctxOf(t)
+	c := &dispatcher.Campaign{Name: "settings", DefaultLocale: "nb", Policy: dispatcher.Policy{dispatcher.SMS},
+		Sender:   dispatcher.Sender{SMSFrom: "HR"},
+		Settings: dispatcher.Settings{QuietHours: "09:00-20:00", Deadline: at(72 * time.Hour)}}
+	if err := s.CreateCampaign(ctx, c, nil); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Campaign(ctx, c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Settings.QuietHours != "09:00-20:00" || !got.Settings.Deadline.Equal(at(72*time.Hour)) || !got.Settings.ScheduledAt.IsZero() {
+		t.Errorf("settings after create: %+v", got.Settings)
+	}
+	set := got.Settings
+	set.ScheduledAt = at(time.Hour)
+	set.QuietHours = "off"
+	if err := s.SetCampaignSettings(ctx, c.ID, set); err != nil {
+		t.Fatal(err)
+	}
+	got, err = s.CampaignByName(ctx, "settings")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Settings.QuietHours != "off" || !got.Settings.ScheduledAt.Equal(at(time.Hour)) || !got.Settings.Deadline.Equal(at(72*time.Hour)) {
+		t.Errorf("settings after update: %+v", got.Settings)
+	}
+	if err := s.SetCampaignSettings(ctx, c.ID+1000, set); !errors.Is(err, dispatcher.ErrNotFound) {
+		t.Errorf("settings of a missing campaign: %v", err)
+	}
+}

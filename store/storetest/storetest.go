@@ -123,6 +123,7 @@ func Run(t *testing.T, open func(t *testing.T) dispatcher.Store) {
 	}{
 		{"CampaignCRUD", testCampaignCRUD},
 		{"CampaignStatus", testCampaignStatus},
+		{"CampaignSettings", testCampaignSettings},
 		{"Templates", testTemplates},
 		{"ImportDedupe", testImportDedupe},
 		{"ImportPlanAndCreationEvents", testImportPlan},
