@@ -40,6 +40,7 @@ type ReconcileResult struct {
 	Queued    int // deliveries handed to the queue
 	Resent    int // stale sending deliveries sent again
 	Completed int // campaigns found finished and marked completed
+	Launched  int // scheduled campaigns launched
 }
 
 func (r *Reconciler) now() time.Time {
@@ -67,6 +68,18 @@ func (r *Reconciler) Run(ctx context.Context, full bool) (ReconcileResult, error
 		return res, fmt.Errorf("reconcile: list campaigns: %w", err)
 	}
 	for _, c := range camps {
+		if c.Status == CampaignDraft && !c.Settings.ScheduledAt.IsZero() && !c.Settings.ScheduledAt.After(r.now()) {
+			ops := &Operations{Store: r.Store, Queue: r.Queue, Now: r.Now, Actor: "scheduler"}
+			err := ops.Launch(ctx, c)
+			if ErrorCode(err) == ECONFLICT {
+				continue // another worker launched it first
+			}
+			if err != nil {
+				return res, fmt.Errorf("scheduled launch of %s: %w", c.Name, err)
+			}
+			res.Launched++
+			r.log().Info("scheduled campaign launched", "campaign", c.ID)
+		}
 		if c.Status != CampaignRunning {
 			continue
 		}

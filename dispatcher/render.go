@@ -6,6 +6,7 @@ import (
 	htmltemplate "html/template"
 	"strings"
 	texttemplate "text/template"
+	"text/template/parse"
 )
 
 // Notices holds a campaign's templates compiled once, ready to render a
@@ -19,6 +20,7 @@ type compiled struct {
 	subject *texttemplate.Template
 	text    *texttemplate.Template
 	html    *htmltemplate.Template // nil when the template has no HTML part
+	vars    []string               // contact variables used unconditionally (see contactVars)
 }
 
 // NoticeData is what a template sees: {{.Name}}, {{.Campaign.IncidentRef}},
@@ -44,9 +46,11 @@ type CampaignData struct {
 	ReplyTo     string
 }
 
-// CompileTemplates parses every template of a campaign. Templates refer to
-// variables strictly (missingkey=error), so a notice never goes out with a
-// silent "<no value>" where a name or a reference should be.
+// CompileTemplates parses every template of a campaign. A variable a
+// contact lacks renders empty (missingkey=zero), never as "<no value>", so
+// {{with .Attrs.note}} works for optional columns; a variable used
+// unconditionally and empty for some contact is what the campaign check
+// reports before launch (see contactVars).
 func CompileTemplates(defaultLocale string, ts []Template) (*Notices, error) {
 	n := &Notices{defaultLocale: normLocale(defaultLocale), byKey: make(map[TemplateKey]*compiled, len(ts))}
 	for _, t := range ts {
@@ -54,20 +58,121 @@ func CompileTemplates(defaultLocale string, ts []Template) (*Notices, error) {
 		c := &compiled{}
 		var err error
 		name := key.String()
-		if c.subject, err = texttemplate.New(name + "/subject").Option("missingkey=error").Parse(t.Subject); err != nil {
+		if c.subject, err = texttemplate.New(name + "/subject").Option("missingkey=zero").Parse(t.Subject); err != nil {
 			return nil, Errorf(EINVALID, "template %s subject: %v", name, err)
 		}
-		if c.text, err = texttemplate.New(name + "/text").Option("missingkey=error").Parse(t.Text); err != nil {
+		if c.text, err = texttemplate.New(name + "/text").Option("missingkey=zero").Parse(t.Text); err != nil {
 			return nil, Errorf(EINVALID, "template %s text: %v", name, err)
 		}
 		if strings.TrimSpace(t.HTML) != "" {
-			if c.html, err = htmltemplate.New(name + "/html").Option("missingkey=error").Parse(t.HTML); err != nil {
+			if c.html, err = htmltemplate.New(name + "/html").Option("missingkey=zero").Parse(t.HTML); err != nil {
 				return nil, Errorf(EINVALID, "template %s html: %v", name, err)
 			}
+		}
+		c.vars = contactVars(c.subject.Tree, c.text.Tree)
+		if c.html != nil {
+			c.vars = contactVars(c.subject.Tree, c.text.Tree, c.html.Tree)
 		}
 		n.byKey[key] = c
 	}
 	return n, nil
+}
+
+// contactVars lists the contact variables a template uses outside any
+// if, with or range: .Name, .FirstName, .Email, .Phone, .ExternalID,
+// .Locale, .Country as "Name" etc., and .Attrs.x or (index .Attrs "x") as
+// "Attrs.x". A notice that uses one of them for a contact who has it empty
+// would go out with a hole ("Dear ,"), so the campaign check reports it.
+// Uses inside a conditional are the operator saying "optional".
+func contactVars(trees ...*parse.Tree) []string {
+	seen := map[string]bool{}
+	var out []string
+	add := func(v string) {
+		if !seen[v] {
+			seen[v] = true
+			out = append(out, v)
+		}
+	}
+	for _, tr := range trees {
+		if tr == nil || tr.Root == nil {
+			continue
+		}
+		for _, node := range tr.Root.Nodes {
+			action, ok := node.(*parse.ActionNode)
+			if !ok || action.Pipe == nil {
+				continue
+			}
+			for _, cmd := range action.Pipe.Cmds {
+				for i, arg := range cmd.Args {
+					switch a := arg.(type) {
+					case *parse.FieldNode:
+						if v := fieldVar(a.Ident); v != "" {
+							add(v)
+						}
+					case *parse.IdentifierNode:
+						// index .Attrs "x"
+						if a.Ident == "index" && i == 0 && len(cmd.Args) == 3 {
+							f, ok1 := cmd.Args[1].(*parse.FieldNode)
+							key, ok2 := cmd.Args[2].(*parse.StringNode)
+							if ok1 && ok2 && len(f.Ident) == 1 && f.Ident[0] == "Attrs" {
+								add("Attrs." + key.Text)
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+func fieldVar(ident []string) string {
+	switch {
+	case len(ident) == 1:
+		switch ident[0] {
+		case "Name", "FirstName", "Email", "Phone", "ExternalID", "Locale", "Country":
+			return ident[0]
+		}
+	case len(ident) == 2 && ident[0] == "Attrs":
+		return "Attrs." + ident[1]
+	}
+	return ""
+}
+
+// emptyVars returns the locale of the template for k and the variables it
+// uses that contact ct has empty.
+func (n *Notices) emptyVars(k ChannelKind, ct *Contact) (string, []string) {
+	tpl, locale, ok := n.lookup(k, ct.Locale)
+	if !ok {
+		return "", nil
+	}
+	first, _, _ := strings.Cut(strings.TrimSpace(ct.Name), " ")
+	var out []string
+	for _, v := range tpl.vars {
+		var val string
+		switch v {
+		case "Name":
+			val = ct.Name
+		case "FirstName":
+			val = first
+		case "Email":
+			val = ct.Email
+		case "Phone":
+			val = ct.Phone
+		case "ExternalID":
+			val = ct.ExternalID
+		case "Locale":
+			val = ct.Locale
+		case "Country":
+			val = ct.Country
+		default:
+			val = ct.Attrs[strings.TrimPrefix(v, "Attrs.")]
+		}
+		if strings.TrimSpace(val) == "" {
+			out = append(out, v)
+		}
+	}
+	return locale, out
 }
 
 // LocaleChain is the order in which locales are tried for a contact: the

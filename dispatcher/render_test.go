@@ -168,9 +168,27 @@ func TestRender(t *testing.T) {
 func TestRenderMissingVariable(t *testing.T) {
 	c, n := testNotices(t)
 	ct := &Contact{Name: "Marijke Dijkstra", Phone: "+31612345678", Locale: "nl"}
-	_, err := n.Render(c, ct, SMS)
-	if err == nil || !strings.Contains(err.Error(), "afdeling") {
-		t.Fatalf("want an error naming the missing variable, got %v", err)
+	m, err := n.Render(c, ct, SMS)
+	if err != nil || m.Text != "Hoi" {
+		t.Fatalf("a missing variable renders empty, never <no value>: %q, %v", m.Text, err)
+	}
+	locale, empty := n.emptyVars(SMS, ct)
+	if locale != "nl" || len(empty) != 1 || empty[0] != "Attrs.afdeling" {
+		t.Errorf("emptyVars = %q %v", locale, empty)
+	}
+}
+
+func TestContactVars(t *testing.T) {
+	n, err := CompileTemplates("en", []Template{{Channel: Email, Locale: "en",
+		Subject: "{{.Campaign.IncidentRef}} for {{.ExternalID}}",
+		Text:    "{{.FirstName}} {{index .Attrs \"dept\"}} {{.Attrs.site}}{{if .Phone}}{{.Phone}}{{end}}{{with index .Attrs \"note\"}}{{.}}{{end}}",
+		HTML:    "<p>{{.Name}}</p>"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(n.byKey[TemplateKey{Email, "en"}].vars, " ")
+	if got != "ExternalID FirstName Attrs.dept Attrs.site Name" {
+		t.Errorf("vars = %q (conditional uses and campaign fields must not be listed)", got)
 	}
 }
 

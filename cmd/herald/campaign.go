@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"os"
+	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -17,13 +19,12 @@ func (a *app) campaignCommand() *cobra.Command {
 		Short: "Create, list, show and control notification campaigns",
 	}
 	cmd.AddCommand(a.campaignCreateCommand(), a.campaignListCommand(), a.campaignShowCommand())
+	cmd.AddCommand(a.campaignOpsCommands()...)
+	cmd.AddCommand(a.campaignLaunchCommand())
 	for _, c := range []struct {
 		use, short string
 		do         func(*dispatcher.Operations, *cobra.Command, *dispatcher.Campaign) error
 	}{
-		{"launch", "Start sending a draft campaign", func(o *dispatcher.Operations, cmd *cobra.Command, c *dispatcher.Campaign) error {
-			return o.Launch(cmd.Context(), c)
-		}},
 		{"pause", "Stop sending; queued notices wait", func(o *dispatcher.Operations, cmd *cobra.Command, c *dispatcher.Campaign) error {
 			return o.Pause(cmd.Context(), c)
 		}},
@@ -123,7 +124,119 @@ locale: nb/email.subject, nb/email.txt, nb/email.html (optional), nb/sms.txt.`,
 	f.StringVar(&c.Sender.ReplyTo, "reply-to", "", "where replies go")
 	f.StringVar(&c.Sender.SMSFrom, "sms-from", "", "SMS sender: E.164 number or alphanumeric id")
 	f.StringVar(&c.Sender.SMSService, "sms-service", "", "Twilio Messaging Service SID (MG...)")
+	f.StringVar(&c.Settings.QuietHours, "quiet-hours", "", `SMS sending window in the recipient's local time (default 08:00-21:00; "off" for none)`)
+	f.Var(&deadlineFlag{&c.Settings.Deadline}, "deadline", "when every notice must be out: a duration from now (72h, 60d) or a time (2026-12-01T12:00)")
 	return cmd
+}
+
+func (a *app) campaignLaunchCommand() *cobra.Command {
+	var (
+		force bool
+		at    string
+	)
+	cmd := &cobra.Command{
+		Use:   "launch CAMPAIGN [--at TIME] [--force]",
+		Short: "Start sending a draft campaign, now or at a time",
+		Long: `Launch a draft campaign. The campaign check runs first (every notice is
+rendered) and a campaign with problems is refused unless --force is given.
+With --at the campaign is scheduled: a worker launches it at that time.`,
+		Args: exactArgs(1, "give the campaign name"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			c, err := a.campaign(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			if c.Status != dispatcher.CampaignDraft {
+				return dispatcher.Errorf(dispatcher.ECONFLICT, "cannot launch campaign %s: it is %s", c.Name, c.Status)
+			}
+			if err := a.launchChecked(ctx, c, force); err != nil {
+				return err
+			}
+			st, _ := a.store(ctx)
+			if at != "" {
+				when, err := parseWhen(at, time.Now())
+				if err != nil {
+					return err
+				}
+				c.Settings.ScheduledAt = when
+				if err := st.SetCampaignSettings(ctx, c.ID, c.Settings); err != nil {
+					return err
+				}
+				_ = st.Audit(ctx, dispatcher.AuditEntry{At: time.Now(), Actor: a.actor(), Action: "campaign.schedule", Subject: c.Name, Detail: when.Format(time.RFC3339)})
+				fmt.Fprintf(a.stdout, "campaign %s scheduled for %s; a running worker launches it then\n", c.Name, when.Local().Format("2006-01-02 15:04 MST"))
+				return nil
+			}
+			ops, err := a.operations(ctx)
+			if err != nil {
+				return err
+			}
+			if err := ops.Launch(ctx, c); err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "campaign %s is %s\n", c.Name, c.Status)
+			if a.cfg.RedisURL == "" {
+				fmt.Fprintln(a.stdout, "(embedded mode: `herald worker` sends the queued notices)")
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&force, "force", false, "launch even if the campaign check finds problems")
+	cmd.Flags().StringVar(&at, "at", "", "launch at this time instead of now (2026-11-23T08:00, local time unless a zone is given)")
+	return cmd
+}
+
+// parseWhen reads a time as an operator writes it: RFC 3339, or a local
+// date and time without zone.
+func parseWhen(s string, now time.Time) (time.Time, error) {
+	for _, layout := range []string{time.RFC3339, "2006-01-02T15:04", "2006-01-02 15:04", "2006-01-02"} {
+		var t time.Time
+		var err error
+		if layout == time.RFC3339 {
+			t, err = time.Parse(layout, s)
+		} else {
+			t, err = time.ParseInLocation(layout, s, time.Local)
+		}
+		if err == nil {
+			if t.Before(now.Add(-time.Minute)) {
+				return time.Time{}, dispatcher.Errorf(dispatcher.EINVALID, "time %q is in the past", s)
+			}
+			return t, nil
+		}
+	}
+	return time.Time{}, dispatcher.Errorf(dispatcher.EINVALID, "time %q: write it as 2026-11-23T08:00 (local) or 2026-11-23T08:00:00+01:00", s)
+}
+
+// deadlineFlag parses --deadline: a duration from now (72h, 60d) or a time.
+type deadlineFlag struct{ t *time.Time }
+
+func (f *deadlineFlag) String() string {
+	if f.t == nil || f.t.IsZero() {
+		return ""
+	}
+	return f.t.Format(time.RFC3339)
+}
+
+func (f *deadlineFlag) Type() string { return "deadline" }
+
+func (f *deadlineFlag) Set(s string) error {
+	now := time.Now()
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		if n, err := strconv.Atoi(days); err == nil && n > 0 {
+			*f.t = now.Add(time.Duration(n) * 24 * time.Hour)
+			return nil
+		}
+	}
+	if d, err := time.ParseDuration(s); err == nil && d > 0 {
+		*f.t = now.Add(d)
+		return nil
+	}
+	t, err := parseWhen(s, now)
+	if err != nil {
+		return fmt.Errorf("use a duration such as 72h or 60d, or a time such as 2026-12-01T12:00")
+	}
+	*f.t = t
+	return nil
 }
 
 // checkTemplatesCover refuses a campaign whose default locale lacks a

@@ -205,3 +205,5 @@ func TestErrors(t *testing.T) {
 		t.Errorf("duplicate campaign: exit %d %q", code, errOut)
 	}
 }
+
+func regexpMatch(pattern, s string) bool { return regexp.MustCompile(pattern).MatchString(s) }

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/heraldhq/herald/dispatcher"
+	"github.com/heraldhq/herald/internal/csvsafe"
 )
 
 // reportJSON is the machine-readable report: the Report's numbers with the
@@ -94,7 +95,12 @@ func writeReportText(w io.Writer, c *dispatcher.Campaign, r *dispatcher.Report) 
 		return nil
 	}
 	fmt.Fprintln(w)
-	// deliveries: one row per state, one column per channel
+	return writeStateTable(w, c, r)
+}
+
+// writeStateTable prints deliveries: one row per state, one column per
+// channel.
+func writeStateTable(w io.Writer, c *dispatcher.Campaign, r *dispatcher.Report) error {
 	counts := map[dispatcher.State]map[dispatcher.ChannelKind]int64{}
 	for _, s := range r.States {
 		if counts[s.State] == nil {
@@ -102,7 +108,7 @@ func writeReportText(w io.Writer, c *dispatcher.Campaign, r *dispatcher.Report) 
 		}
 		counts[s.State][s.Channel] += s.N
 	}
-	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprint(tw, "deliveries\t")
 	for _, k := range c.Policy {
 		fmt.Fprintf(tw, "%s\t", k)
@@ -209,17 +215,6 @@ func writeUnreachable(ctx context.Context, w io.Writer, st dispatcher.Store, c *
 	return nil
 }
 
-// safeCells neutralises spreadsheet formulas: a cell that starts with
-// = + - @ or a control character is prefixed with an apostrophe, which
-// spreadsheets show as text (CSV injection; an attacker controls names in
-// a breach list as easily as anyone).
-func safeCells(rec []string) []string {
-	out := make([]string, len(rec))
-	for i, v := range rec {
-		if v != "" && strings.ContainsRune("=+-@\t\r", rune(v[0])) {
-			v = "'" + v
-		}
-		out[i] = v
-	}
-	return out
-}
+// safeCells neutralises spreadsheet formulas in a CSV record (see package
+// csvsafe: the console's downloads use the same rule).
+func safeCells(rec []string) []string { return csvsafe.Cells(rec) }
