@@ -31,9 +31,17 @@ func (o *Operations) Launch(ctx context.Context, c *Campaign) error {
 	return o.start(ctx, c, []CampaignStatus{CampaignDraft}, "launch")
 }
 
-// Resume continues a paused campaign where it stopped.
+// Resume continues a paused campaign where it stopped, clearing the
+// reason it paused itself, if any.
 func (o *Operations) Resume(ctx context.Context, c *Campaign) error {
-	return o.start(ctx, c, []CampaignStatus{CampaignPaused}, "resume")
+	if err := o.start(ctx, c, []CampaignStatus{CampaignPaused}, "resume"); err != nil {
+		return err
+	}
+	if c.Settings.PauseReason != "" {
+		c.Settings.PauseReason = ""
+		return o.Store.SetCampaignSettings(ctx, c.ID, c.Settings)
+	}
+	return nil
 }
 
 func (o *Operations) start(ctx context.Context, c *Campaign, from []CampaignStatus, verb string) error {

@@ -14,6 +14,9 @@ type Job struct {
 	DeliveryID int64
 	Channel    ChannelKind
 	Generation int
+	// NotBefore, when set, holds the job back until then (a re-send after
+	// a soft bounce). It is not part of the job's identity.
+	NotBefore time.Time
 
 	// Filled in by the queue when the job runs.
 	Retry    int // how many times this job has been retried so far

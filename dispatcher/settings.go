@@ -21,6 +21,22 @@ type Settings struct {
 	// QuietHours is the SMS sending window in the recipient's local time,
 	// "08:00-21:00" by default; "off" sends at any hour.
 	QuietHours string `json:"quiet_hours,omitempty"`
+
+	// Guard is the sender-reputation guard (see guard.go).
+	Guard GuardSettings `json:"guard,omitzero"`
+	// PauseReason says why the campaign paused itself; cleared on resume.
+	PauseReason string `json:"pause_reason,omitempty"`
+}
+
+// GuardSettings tune the sender-reputation guard. Zero values take the
+// defaults: the last 200 e-mails, judged after 50, pausing above 5 % hard
+// bounces or 0.1 % complaints.
+type GuardSettings struct {
+	Off        bool    `json:"off,omitempty"`
+	Window     int     `json:"window,omitempty"`
+	Minimum    int     `json:"minimum,omitempty"`
+	HardBounce float64 `json:"hard_bounce,omitempty"` // fraction, e.g. 0.05
+	Complaint  float64 `json:"complaint,omitempty"`   // fraction, e.g. 0.001
 }
 
 // DefaultQuietHours is the SMS window when a campaign sets none.

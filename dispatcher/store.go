@@ -86,6 +86,18 @@ type Store interface {
 	Suppress(ctx context.Context, s Suppression) error
 	IsSuppressed(ctx context.Context, channel ChannelKind, address string) (*Suppression, error)
 
+	// DeliveryByProvider finds a delivery by the provider message id it
+	// was sent with (Message-ID, Twilio SID); ErrNotFound when none.
+	DeliveryByProvider(ctx context.Context, providerID string) (*Delivery, error)
+	// FirstSeen records a provider idempotency token and reports whether
+	// it is new; false means the event was applied before.
+	FirstSeen(ctx context.Context, source, token string, at time.Time) (bool, error)
+	// MarkComplaint flags a delivery whose recipient complained.
+	MarkComplaint(ctx context.Context, deliveryID int64, source string, at time.Time) error
+	// Health counts a campaign's last n finished attempts on a channel,
+	// for the sender-reputation guard.
+	Health(ctx context.Context, campaignID int64, channel ChannelKind, n int) (Health, error)
+
 	// Audit appends to the audit log.
 	Audit(ctx context.Context, e AuditEntry) error
 
@@ -200,6 +212,13 @@ type Suppression struct {
 	Source    string // e.g. "campaign demo delivery 42"
 	FirstSeen time.Time
 	LastSeen  time.Time
+}
+
+// Health is a campaign's recent outcomes on one channel.
+type Health struct {
+	Attempted   int64
+	HardBounced int64
+	Complaints  int64
 }
 
 // AuditEntry records who did or looked at what.

@@ -36,6 +36,7 @@ type Worker struct {
 
 	mu    sync.Mutex
 	cache map[int64]*campaignEntry
+	guard guard
 }
 
 type campaignEntry struct {
@@ -97,6 +98,13 @@ func (s *Worker) campaign(ctx context.Context, id int64) (*Campaign, *Notices, e
 	notices, err := CompileTemplates(camp.DefaultLocale, ts)
 	e.camp, e.notices, e.err, e.loaded = camp, notices, err, time.Now()
 	return camp, notices, err
+}
+
+// forget drops a campaign from the cache so its next job reloads it.
+func (s *Worker) forget(id int64) {
+	s.mu.Lock()
+	delete(s.cache, id)
+	s.mu.Unlock()
 }
 
 // Handle sends the delivery of job j. See Handler for what its errors mean.
@@ -195,7 +203,14 @@ func (s *Worker) Handle(ctx context.Context, j Job) error {
 		if err := s.Store.Suppress(ctx, Suppression{Channel: d.Channel, Address: addr, Reason: "invalid", Source: fmt.Sprintf("campaign %s delivery %d: %s", camp.Name, d.ID, code), FirstSeen: s.now(), LastSeen: s.now()}); err != nil {
 			log.Warn("could not record suppression", "err", err)
 		}
-		return s.finish(ctx, log, camp, d, attempt, StateBouncedHard, "", code, diag, true)
+		err := s.finish(ctx, log, camp, d, attempt, StateBouncedHard, "", code, diag, true)
+		if paused, gerr := s.guard.check(ctx, s.Store, camp, s.now()); gerr != nil {
+			log.Warn("reputation guard failed", "err", gerr)
+		} else if paused {
+			log.Warn("campaign paused by the reputation guard")
+			s.forget(camp.ID) // this worker stops at once; others within CacheTTL
+		}
+		return err
 	case Suppressed:
 		if err := s.Store.Suppress(ctx, Suppression{Channel: d.Channel, Address: addr, Reason: "opted_out", Source: fmt.Sprintf("campaign %s delivery %d: %s", camp.Name, d.ID, code), FirstSeen: s.now(), LastSeen: s.now()}); err != nil {
 			log.Warn("could not record suppression", "err", err)
@@ -258,11 +273,17 @@ func (s *Worker) finish(ctx context.Context, log *slog.Logger, camp *Campaign, d
 
 // fallback plans the contact's next channel after d and queues it.
 func (s *Worker) fallback(ctx context.Context, camp *Campaign, d *Delivery) error {
-	ct, err := s.Store.Contact(ctx, d.ContactID)
+	return fallback(ctx, s.Store, s.Queue, camp, d, s.now())
+}
+
+// fallback plans the next channel of the policy after d for d's contact,
+// once per channel, and queues it when the campaign is running.
+func fallback(ctx context.Context, st Store, q Queue, camp *Campaign, d *Delivery, now time.Time) error {
+	ct, err := st.Contact(ctx, d.ContactID)
 	if err != nil {
 		return fmt.Errorf("fallback for delivery %d: %w", d.ID, err)
 	}
-	existing, err := s.Store.DeliveriesOf(ctx, ct.ID)
+	existing, err := st.DeliveriesOf(ctx, ct.ID)
 	if err != nil {
 		return fmt.Errorf("fallback for delivery %d: %w", d.ID, err)
 	}
@@ -270,15 +291,18 @@ func (s *Worker) fallback(ctx context.Context, camp *Campaign, d *Delivery) erro
 	for _, e := range existing {
 		done[e.Channel] = true
 	}
-	next := PlanFrom(camp.Policy, ct, d.Seq+1, done, s.now())
+	next := PlanFrom(camp.Policy, ct, d.Seq+1, done, now)
 	if len(next) == 0 {
 		return nil
 	}
-	stored, err := s.Store.InsertDeliveries(ctx, next)
+	stored, err := st.InsertDeliveries(ctx, next)
 	if err != nil {
 		return fmt.Errorf("fallback for delivery %d: %w", d.ID, err)
 	}
-	return enqueuePending(ctx, s.Store, s.Queue, stored, s.now())
+	if camp.Status != CampaignRunning {
+		return nil // pending until launch or resume queues it
+	}
+	return enqueuePending(ctx, st, q, stored, now)
 }
 
 // enqueuePending marks the pending deliveries among ds queued and hands

@@ -176,13 +176,17 @@ func (c *Client) enqueue(ctx context.Context, j dispatcher.Job) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	_, err = c.ac.EnqueueContext(ctx, asynq.NewTask(taskType(j.Channel), payload),
+	opts := []asynq.Option{
 		asynq.Queue(c.b.QueueName(j.Channel)),
 		asynq.TaskID(TaskID(j)),
 		// One spare retry: see retryHeadroom.
-		asynq.MaxRetry(c.maxRetry+retryHeadroom),
+		asynq.MaxRetry(c.maxRetry + retryHeadroom),
 		asynq.Timeout(c.timeout),
-	)
+	}
+	if !j.NotBefore.IsZero() {
+		opts = append(opts, asynq.ProcessAt(j.NotBefore))
+	}
+	_, err = c.ac.EnqueueContext(ctx, asynq.NewTask(taskType(j.Channel), payload), opts...)
 	switch {
 	case err == nil:
 		return true, nil

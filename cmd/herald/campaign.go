@@ -57,6 +57,9 @@ func (a *app) campaignCommand() *cobra.Command {
 					return err
 				}
 				fmt.Fprintf(a.stdout, "campaign %s is %s\n", camp.Name, camp.Status)
+				if camp.Status == dispatcher.CampaignPaused && camp.Settings.PauseReason != "" {
+					fmt.Fprintln(a.stdout, camp.Settings.PauseReason)
+				}
 				if a.cfg.RedisURL == "" && camp.Status == dispatcher.CampaignRunning {
 					fmt.Fprintln(a.stdout, "(embedded mode: `herald worker` sends the queued notices)")
 				}
@@ -125,6 +128,9 @@ locale: nb/email.subject, nb/email.txt, nb/email.html (optional), nb/sms.txt.`,
 	f.StringVar(&c.Sender.SMSFrom, "sms-from", "", "SMS sender: E.164 number or alphanumeric id")
 	f.StringVar(&c.Sender.SMSService, "sms-service", "", "Twilio Messaging Service SID (MG...)")
 	f.StringVar(&c.Settings.QuietHours, "quiet-hours", "", `SMS sending window in the recipient's local time (default 08:00-21:00; "off" for none)`)
+	f.Var(&percentFlag{&c.Settings.Guard.HardBounce}, "guard-hard-bounce", "pause the campaign when more than this share of recent e-mails hard-bounce (default 5%)")
+	f.Var(&percentFlag{&c.Settings.Guard.Complaint}, "guard-complaint", "pause the campaign when more than this share of recent e-mails draw spam complaints (default 0.1%)")
+	f.BoolVar(&c.Settings.Guard.Off, "no-guard", false, "never pause the campaign for bounce or complaint rates")
 	f.Var(&deadlineFlag{&c.Settings.Deadline}, "deadline", "when every notice must be out: a duration from now (72h, 60d) or a time (2026-12-01T12:00)")
 	return cmd
 }
@@ -205,6 +211,35 @@ func parseWhen(s string, now time.Time) (time.Time, error) {
 		}
 	}
 	return time.Time{}, dispatcher.Errorf(dispatcher.EINVALID, "time %q: write it as 2026-11-23T08:00 (local) or 2026-11-23T08:00:00+01:00", s)
+}
+
+// percentFlag reads a share as "5%" or "0.05".
+type percentFlag struct{ v *float64 }
+
+func (f *percentFlag) String() string {
+	if f.v == nil || *f.v == 0 {
+		return ""
+	}
+	return strconv.FormatFloat(*f.v*100, 'f', -1, 64) + "%"
+}
+
+func (f *percentFlag) Type() string { return "percent" }
+
+func (f *percentFlag) Set(s string) error {
+	s = strings.TrimSpace(s)
+	pct := strings.HasSuffix(s, "%")
+	v, err := strconv.ParseFloat(strings.TrimSuffix(s, "%"), 64)
+	if err != nil || v <= 0 {
+		return fmt.Errorf("use a share such as 5%% or 0.05")
+	}
+	if pct || v >= 1 {
+		v /= 100
+	}
+	if v >= 1 {
+		return fmt.Errorf("a share must be below 100%%")
+	}
+	*f.v = v
+	return nil
 }
 
 // deadlineFlag parses --deadline: a duration from now (72h, 60d) or a time.
@@ -303,6 +338,9 @@ func (a *app) campaignShowCommand() *cobra.Command {
 				return err
 			}
 			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+			if c.Settings.PauseReason != "" {
+				fmt.Fprintf(a.stdout, "%s\n\n", c.Settings.PauseReason)
+			}
 			fmt.Fprintf(tw, "name\t%s\nstatus\t%s\nincident\t%s\nchannels\t%s\ndefault locale\t%s\n", c.Name, c.Status, c.IncidentRef, c.Policy, c.DefaultLocale)
 			fmt.Fprintf(tw, "from\t%s <%s>\nreply-to\t%s\nsms sender\t%s%s\n", c.Sender.FromName, c.Sender.FromEmail, c.Sender.ReplyTo, c.Sender.SMSFrom, c.Sender.SMSService)
 			fmt.Fprintf(tw, "created\t%s\n", c.CreatedAt.Local().Format(time.RFC3339))

@@ -297,6 +297,9 @@ func newProgress(c *dispatcher.Campaign, r *dispatcher.Report, now time.Time, pr
 
 func writeProgress(w io.Writer, c *dispatcher.Campaign, r *dispatcher.Report, p progress) {
 	fmt.Fprintf(w, "campaign %s (%s)\n", c.Name, c.Status)
+	if c.Settings.PauseReason != "" {
+		fmt.Fprintf(w, "%s\n", c.Settings.PauseReason)
+	}
 	fmt.Fprintf(w, "%s %5.1f%%  %d of %d contacts done\n", bar(p.Percent, 30), p.Percent, p.Done, p.Contacts)
 	fmt.Fprintf(w, "reached %d (e-mail %d, SMS %d, after fallback %d) · unreachable %d · in progress %d\n",
 		r.Reached, r.ReachedBy[dispatcher.Email], r.ReachedBy[dispatcher.SMS], r.Fallback, r.Unreachable, r.InProgress)

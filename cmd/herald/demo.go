@@ -110,12 +110,16 @@ func (a *app) runDemo(ctx context.Context, workers int, timeout time.Duration) e
 	camp := &dispatcher.Campaign{
 		Name: demoCampaign, IncidentRef: "MEM-2026-36", DefaultLocale: "nb",
 		Policy: dispatcher.Policy{dispatcher.Email, dispatcher.SMS}, Status: dispatcher.CampaignDraft,
+		// A former-employee list is known to be stale (about 10 % dead
+		// mailboxes here): the operator raises the reputation guard's
+		// hard-bounce limit from 5 % to 15 % rather than have it pause.
+		Settings: dispatcher.Settings{Guard: dispatcher.GuardSettings{HardBounce: 0.15}},
 		Sender: dispatcher.Sender{FromName: "Memira Norge HR", FromEmail: "hr@memira.example", ReplyTo: "personvern@memira.example", SMSFrom: "Memira"},
 	}
 	if err := st.CreateCampaign(ctx, camp, ts); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "herald demo: campaign %q (%s), channels %s, %d templates\n", camp.Name, camp.IncidentRef, camp.Policy, len(ts))
+	fmt.Fprintf(out, "herald demo: campaign %q (%s), channels %s, %d templates, hard-bounce guard at 15%%\n", camp.Name, camp.IncidentRef, camp.Policy, len(ts))
 
 	// Import.
 	src, cleanup, err := demoSource()
