@@ -114,7 +114,7 @@ func (a *app) runDemo(ctx context.Context, workers int, timeout time.Duration) e
 		// mailboxes here): the operator raises the reputation guard's
 		// hard-bounce limit from 5 % to 15 % rather than have it pause.
 		Settings: dispatcher.Settings{Guard: dispatcher.GuardSettings{HardBounce: 0.15}},
-		Sender: dispatcher.Sender{FromName: "Memira Norge HR", FromEmail: "hr@memira.example", ReplyTo: "personvern@memira.example", SMSFrom: "Memira"},
+		Sender:   dispatcher.Sender{FromName: "Memira Norge HR", FromEmail: "hr@memira.example", ReplyTo: "personvern@memira.example", SMSFrom: "Memira"},
 	}
 	if err := st.CreateCampaign(ctx, camp, ts); err != nil {
 		return err
