@@ -143,6 +143,9 @@ func (c *Campaign) Validate() error {
 	if len(c.Policy) == 0 {
 		return Errorf(EINVALID, "campaign %s has no channel policy: give --channels email,sms", c.Name)
 	}
+	if err := c.Settings.Validate(); err != nil {
+		return err
+	}
 	if c.DefaultLocale == "" {
 		return Errorf(EINVALID, "campaign %s has no default locale: give --locale, e.g. nb or en", c.Name)
 	}

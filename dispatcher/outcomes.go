@@ -63,16 +63,6 @@ func (o *Outcomes) Apply(ctx context.Context, ev ProviderEvent) error {
 		at = o.now()
 	}
 	log := o.log().With("source", ev.Source, "kind", string(ev.Kind))
-	if ev.Token != "" {
-		first, err := o.Store.FirstSeen(ctx, ev.Source, ev.Token, at)
-		if err != nil {
-			return err
-		}
-		if !first {
-			log.Debug("duplicate provider event ignored")
-			return nil
-		}
-	}
 	d, err := o.find(ctx, ev)
 	if err != nil {
 		return err
@@ -84,8 +74,19 @@ func (o *Outcomes) Apply(ctx context.Context, ev ProviderEvent) error {
 	}
 	if d.State == StateSending || d.State == StateQueued || d.State == StatePending {
 		// The provider answered before the worker recorded the send (or a
-		// resend is under way): ask the intake to try again shortly.
+		// resend is under way): ask the intake to try again shortly. The
+		// token is not recorded yet, so the retry is not a duplicate.
 		return fmt.Errorf("delivery %d is %s: the send is not recorded yet", d.ID, d.State)
+	}
+	if ev.Token != "" {
+		first, err := o.Store.FirstSeen(ctx, ev.Source, ev.Token, at)
+		if err != nil {
+			return err
+		}
+		if !first {
+			log.Debug("duplicate provider event ignored")
+			return nil
+		}
 	}
 	sent := []State{StateSent, StateDelivered}
 	move := func(to State, diag string) error {

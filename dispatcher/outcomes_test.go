@@ -121,9 +121,19 @@ func TestOutcomes(t *testing.T) {
 			f := setup(t, st, person("early@example.no", "+4791000005"))
 			d := f.deliveries(t, "early@example.no")[dispatcher.Email]
 			o := &dispatcher.Outcomes{Store: st, Queue: f.q}
-			err := o.Apply(ctx, dispatcher.ProviderEvent{DeliveryID: d.ID, Kind: dispatcher.EventDelivered, Source: "twilio"})
+			ev := dispatcher.ProviderEvent{DeliveryID: d.ID, Kind: dispatcher.EventDelivered, Source: "twilio", Token: "tw-early"}
+			err := o.Apply(ctx, ev)
 			if err == nil || errors.Is(err, dispatcher.ErrUnmatched) {
 				t.Errorf("got %v", err)
+			}
+			// Once the send is recorded, the provider's retry of the same
+			// event (same token) is applied, not dropped as a duplicate.
+			f.send(t, "early@example.no")
+			if err := o.Apply(ctx, ev); err != nil {
+				t.Fatal(err)
+			}
+			if got := f.deliveries(t, "early@example.no")[dispatcher.Email]; got.State != dispatcher.StateDelivered {
+				t.Errorf("after the retried event: %s", got.State)
 			}
 		})
 

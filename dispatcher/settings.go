@@ -42,6 +42,20 @@ type GuardSettings struct {
 // DefaultQuietHours is the SMS window when a campaign sets none.
 const DefaultQuietHours = "08:00-21:00"
 
+// Validate checks the settings an operator gave.
+func (s *Settings) Validate() error {
+	if q := strings.TrimSpace(s.QuietHours); q != "" && q != "off" {
+		if _, err := ParseWindow(q); err != nil {
+			return Errorf(EINVALID, "quiet hours %q: %v (write e.g. 08:00-21:00, or off)", q, err)
+		}
+	}
+	g := s.Guard
+	if g.HardBounce < 0 || g.HardBounce >= 1 || g.Complaint < 0 || g.Complaint >= 1 {
+		return Errorf(EINVALID, "guard limits must be shares between 0 and 100%%")
+	}
+	return nil
+}
+
 // MarshalSettings encodes settings for the ledger.
 func MarshalSettings(s Settings) (string, error) {
 	b, err := json.Marshal(s)

@@ -33,6 +33,10 @@ type Worker struct {
 	// CacheTTL bounds how stale a worker's view of a campaign (status,
 	// templates) may be. Default 1s: a pause takes effect within it.
 	CacheTTL time.Duration
+	// Pacer and Pacing limit send rates across every worker; SMS quiet
+	// hours apply with or without them.
+	Pacer  Pacer
+	Pacing Pacing
 
 	mu    sync.Mutex
 	cache map[int64]*campaignEntry
@@ -172,6 +176,11 @@ func (s *Worker) Handle(ctx context.Context, j Job) error {
 		return s.finish(ctx, log, camp, d, "", StateFailed, "", "", err.Error(), false)
 	}
 	msg.DeliveryID = d.ID
+	release, err := s.pace(ctx, camp, ct, d.Channel, addr)
+	if err != nil {
+		return err
+	}
+	defer release()
 
 	attempt := newAttemptID()
 	err = s.Store.Transition(ctx, Transition{

@@ -75,7 +75,8 @@ func setup(t *testing.T, st dispatcher.Store, contacts ...dispatcher.Contact) *f
 	t.Helper()
 	ctx := context.Background()
 	camp := &dispatcher.Campaign{Name: fmt.Sprintf("w%d", campaignSeq.Add(1)), DefaultLocale: "en", Policy: dispatcher.Policy{dispatcher.Email, dispatcher.SMS},
-		Status: dispatcher.CampaignDraft, Sender: dispatcher.Sender{FromEmail: "hr@example.no", SMSFrom: "HR"}}
+		Status: dispatcher.CampaignDraft, Sender: dispatcher.Sender{FromEmail: "hr@example.no", SMSFrom: "HR"},
+		Settings: dispatcher.Settings{QuietHours: "off"}}
 	ts := []dispatcher.Template{
 		{Channel: dispatcher.Email, Locale: "en", Subject: "Notice {{.Campaign.IncidentRef}}", Text: "Dear {{.Name}}"},
 		{Channel: dispatcher.SMS, Locale: "en", Text: "Hi {{.FirstName}}"},

@@ -331,6 +331,11 @@ func (ch *Channel) dial(ctx context.Context) (*conn, error) {
 		}
 		return nil, fmt.Errorf("connect to %s:%d: %w", ch.cfg.Host, ch.cfg.Port, err)
 	}
+	if !ch.cfg.OmitDSN {
+		// go-mail adds these only when the relay advertises DSN.
+		client.SetDSNMailReturnOption(string(gomail.DSNMailReturnHeadersOnly))
+		client.SetDSNRcptNotifyOption(string(gomail.DSNRcptNotifyFailure))
+	}
 	return &conn{client: client, raw: slot.raw}, nil
 }
 

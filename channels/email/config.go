@@ -102,6 +102,15 @@ type Config struct {
 	// header, which is set by default so that vacation responders do not
 	// answer the notice and flood the Reply-To mailbox (RFC 3834).
 	OmitAutoSubmitted bool
+
+	// OmitDSN stops asking for delivery status notifications. By default,
+	// when the relay advertises DSN (RFC 3461), every message is sent with
+	// "MAIL FROM:<…> RET=HDRS" and "RCPT TO:<…> NOTIFY=FAILURE": a bounce
+	// comes back only for a failure (not for delays or successes), and it
+	// returns only the notice's headers, which carry the delivery ID, so
+	// the notice's personal content is not copied into bounce mailboxes.
+	// Relays without DSN get plain commands either way.
+	OmitDSN bool
 }
 
 // withDefaults fills zero fields.

@@ -111,6 +111,11 @@ type Options struct {
 	// benchmark can push millions through without growing memory.
 	Discard bool
 
+	// DSN advertises the DSN extension (RFC 3461), as Postfix and most
+	// MTAs do, so that clients send RET= and NOTIFY= parameters; they are
+	// recorded in Received.Return and Received.Notify.
+	DSN bool
+
 	// ReadTimeout closes a connection that stays silent this long, with
 	// "421 4.4.2 Idle timeout", as MTAs do with idle clients. Zero means
 	// never.
@@ -135,6 +140,13 @@ type Received struct {
 	TLS  bool   // whether the session was encrypted
 	User string // the authenticated user, if any
 	At   time.Time
+	// Return is the DSN RET= parameter of MAIL FROM ("HDRS" or "FULL"),
+	// empty when not given; only with Options.DSN.
+	Return string
+	// Notify holds the DSN NOTIFY= parameter of each recipient in To
+	// order ("FAILURE", "SUCCESS,DELAY", "NEVER"), empty when not given;
+	// only with Options.DSN.
+	Notify []string
 }
 
 // Server is a running SMTP server. Its methods are safe for concurrent
@@ -208,6 +220,7 @@ func Start(opts Options) (*Server, error) {
 	srv.AllowInsecureAuth = opts.AllowInsecureAuth
 	srv.ReadTimeout = opts.ReadTimeout
 	srv.EnableSMTPUTF8 = true
+	srv.EnableDSN = opts.DSN
 	srv.ErrorLog = errorLog{s.log}
 	s.smtp = srv
 
@@ -312,6 +325,7 @@ func (s *Server) Messages() []Received {
 	out := make([]Received, len(s.messages))
 	for i, m := range s.messages {
 		m.To = append([]string(nil), m.To...)
+		m.Notify = append([]string(nil), m.Notify...)
 		m.Data = append([]byte(nil), m.Data...)
 		out[i] = m
 	}

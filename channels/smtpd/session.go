@@ -3,6 +3,7 @@ package smtpd
 import (
 	"crypto/subtle"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/emersion/go-sasl"
@@ -19,11 +20,13 @@ func (b backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
 // session is one SMTP session; go-smtp calls it from the connection's
 // goroutine only.
 type session struct {
-	s     *Server
-	conn  *smtp.Conn
-	user  string
-	from  string
-	rcpts []string
+	s      *Server
+	conn   *smtp.Conn
+	user   string
+	from   string
+	rcpts  []string
+	ret    string   // DSN RET= of MAIL FROM
+	notify []string // DSN NOTIFY= of each recipient
 }
 
 var _ smtp.AuthSession = (*session)(nil)
@@ -31,6 +34,8 @@ var _ smtp.AuthSession = (*session)(nil)
 func (ss *session) Reset() {
 	ss.from = ""
 	ss.rcpts = nil
+	ss.ret = ""
+	ss.notify = nil
 }
 
 func (ss *session) Logout() error { return nil }
@@ -57,7 +62,7 @@ func (ss *session) Auth(mech string) (sasl.Server, error) {
 	}), nil
 }
 
-func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
+func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 	if ss.s.opts.Username != "" && ss.user == "" {
 		return errAuthRequired
 	}
@@ -68,10 +73,15 @@ func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
 	}
 	ss.from = from
 	ss.rcpts = nil
+	ss.notify = nil
+	ss.ret = ""
+	if opts != nil {
+		ss.ret = string(opts.Return)
+	}
 	return nil
 }
 
-func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	key := normalize(to)
 	switch {
 	case ss.s.unknown[key]:
@@ -87,7 +97,21 @@ func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 		}
 	}
 	ss.rcpts = append(ss.rcpts, to)
+	ss.notify = append(ss.notify, notifyString(opts))
 	return nil
+}
+
+// notifyString is the NOTIFY= parameter as the client wrote it, values
+// joined by commas; "" when not given.
+func notifyString(opts *smtp.RcptOptions) string {
+	if opts == nil {
+		return ""
+	}
+	vals := make([]string, len(opts.Notify))
+	for i, n := range opts.Notify {
+		vals[i] = string(n)
+	}
+	return strings.Join(vals, ",")
 }
 
 func (ss *session) Data(r io.Reader) error {
@@ -115,6 +139,7 @@ func (ss *session) Data(r io.Reader) error {
 	ss.s.record(Received{
 		From: ss.from, To: rcpts, Data: data,
 		Conn: id, TLS: encrypted, User: ss.user, At: time.Now(),
+		Return: ss.ret, Notify: append([]string(nil), ss.notify...),
 	}, int(size))
 	return nil
 }

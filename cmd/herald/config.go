@@ -34,6 +34,10 @@ type Config struct {
 
 	FileDir string // HERALD_FILE_DIR: enables the dry-run file channel, writing there
 
+	RateEmail         float64 // HERALD_RATE_EMAIL: e-mails per second across all workers (0 = unlimited)
+	RateSMS           float64 // HERALD_RATE_SMS: SMS per second across all workers: the Twilio account's throughput
+	DomainConcurrency int     // HERALD_EMAIL_DOMAIN_CONCURRENCY: e-mails in flight to one recipient domain (0 = unlimited)
+
 	Concurrency int           // HERALD_WORKER_CONCURRENCY (default 20)
 	MaxRetry    int           // HERALD_MAX_RETRY (default 8)
 	StaleAfter  time.Duration // HERALD_STALE_AFTER: when a delivery stuck in sending is resent (default 10m)
@@ -82,6 +86,25 @@ func loadConfig(getenv func(string) string) (Config, error) {
 			}
 			*i.dst = n
 		}
+	}
+	for _, f := range []struct {
+		name string
+		dst  *float64
+	}{{"HERALD_RATE_EMAIL", &c.RateEmail}, {"HERALD_RATE_SMS", &c.RateSMS}} {
+		if v := getenv(f.name); v != "" {
+			r, err := strconv.ParseFloat(v, 64)
+			if err != nil || r < 0 {
+				return c, fmt.Errorf("%s=%q: want messages per second, e.g. 50 or 0.5", f.name, v)
+			}
+			*f.dst = r
+		}
+	}
+	if v := getenv("HERALD_EMAIL_DOMAIN_CONCURRENCY"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return c, fmt.Errorf("HERALD_EMAIL_DOMAIN_CONCURRENCY=%q: want a whole number", v)
+		}
+		c.DomainConcurrency = n
 	}
 	c.StaleAfter = 10 * time.Minute
 	if v := getenv("HERALD_STALE_AFTER"); v != "" {
@@ -149,6 +172,9 @@ func (c Config) Redacted() [][2]string {
 		{"HERALD_TWILIO_API_URL", c.TwilioAPIURL},
 		{"HERALD_TWILIO_STATUS_CALLBACK", c.TwilioStatusCallback},
 		{"HERALD_FILE_DIR", c.FileDir},
+		{"HERALD_RATE_EMAIL", strconv.FormatFloat(c.RateEmail, 'f', -1, 64)},
+		{"HERALD_RATE_SMS", strconv.FormatFloat(c.RateSMS, 'f', -1, 64)},
+		{"HERALD_EMAIL_DOMAIN_CONCURRENCY", strconv.Itoa(c.DomainConcurrency)},
 		{"HERALD_WORKER_CONCURRENCY", strconv.Itoa(c.Concurrency)},
 		{"HERALD_MAX_RETRY", strconv.Itoa(c.MaxRetry)},
 		{"HERALD_STALE_AFTER", c.StaleAfter.String()},

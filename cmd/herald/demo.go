@@ -113,7 +113,9 @@ func (a *app) runDemo(ctx context.Context, workers int, timeout time.Duration) e
 		// A former-employee list is known to be stale (about 10 % dead
 		// mailboxes here): the operator raises the reputation guard's
 		// hard-bounce limit from 5 % to 15 % rather than have it pause.
-		Settings: dispatcher.Settings{Guard: dispatcher.GuardSettings{HardBounce: 0.15}},
+		// The demo runs at any hour; a real campaign keeps SMS to
+		// 08:00-21:00 in the recipient's time zone.
+		Settings: dispatcher.Settings{Guard: dispatcher.GuardSettings{HardBounce: 0.15}, QuietHours: "off"},
 		Sender:   dispatcher.Sender{FromName: "Memira Norge HR", FromEmail: "hr@memira.example", ReplyTo: "personvern@memira.example", SMSFrom: "Memira"},
 	}
 	if err := st.CreateCampaign(ctx, camp, ts); err != nil {

@@ -128,7 +128,7 @@ func testEndToEnd(t *testing.T, e env, n int) {
 	t.Cleanup(func() { tw.Close() })
 
 	mustHerald(t, e, "campaign", "create", "--name", "e2e", "--incident", "INC-1", "--locale", "nb",
-		"--templates", "demotemplates", "--from", "hr@clinic.example", "--from-name", "Klinikk HR", "--sms-from", "Klinikk", "--guard-hard-bounce", "15%")
+		"--templates", "demotemplates", "--from", "hr@clinic.example", "--from-name", "Klinikk HR", "--sms-from", "Klinikk", "--guard-hard-bounce", "15%", "--quiet-hours", "off")
 	out := mustHerald(t, e, "import", "--campaign", "e2e", "--rejects", filepath.Join(t.TempDir(), "rejects.csv"), list.path)
 	if want := fmt.Sprintf("read %d, accepted %d, rejected 0, duplicates 0", n, n); !strings.Contains(out, want) {
 		t.Fatalf("import said %q, want %q", out, want)

@@ -34,6 +34,11 @@ HERALD_TWILIO_ACCOUNT_SID; the dry-run file channel always.`,
 			if err := a.setLogLevel("info"); err != nil {
 				return err
 			}
+			stopProfile, err := startCPUProfile(a.getenv(cpuProfileEnv), a.logger)
+			if err != nil {
+				return err
+			}
+			defer stopProfile()
 			st, err := a.store(ctx)
 			if err != nil {
 				return err
@@ -93,7 +98,12 @@ func reconcileEvery(b *queue.Backend) time.Duration {
 // until ctx ends.
 func runWorkers(ctx context.Context, a *app, st dispatcher.Store, b *queue.Backend, chans map[dispatcher.ChannelKind]dispatcher.Channel, n, concurrency int, every time.Duration) error {
 	q := queue.NewClient(b, queue.ClientConfig{MaxRetry: a.cfg.MaxRetry, Logger: a.logger})
-	handler := &dispatcher.Worker{Store: st, Queue: q, Channels: chans, Logger: a.logger}
+	handler := &dispatcher.Worker{Store: st, Queue: q, Channels: chans, Logger: a.logger,
+		Pacer: queue.NewRateLimiter(b.Redis(), b.Namespace()),
+		Pacing: dispatcher.Pacing{
+			Rates:             map[dispatcher.ChannelKind]float64{dispatcher.Email: a.cfg.RateEmail, dispatcher.SMS: a.cfg.RateSMS},
+			DomainConcurrency: a.cfg.DomainConcurrency,
+		}}
 	weights := map[dispatcher.ChannelKind]int{}
 	for k := range chans {
 		weights[k] = 1
