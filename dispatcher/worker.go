@@ -308,7 +308,18 @@ func fallback(ctx context.Context, st Store, q Queue, camp *Campaign, d *Deliver
 	if err != nil {
 		return fmt.Errorf("fallback for delivery %d: %w", d.ID, err)
 	}
-	if camp.Status != CampaignRunning {
+	status := camp.Status // camp may be a worker's shared cached copy: do not write to it
+	if status == CampaignCompleted && hasPending(stored) {
+		// A bounce arrived after every delivery had been sent and the
+		// campaign was marked completed: there is work again.
+		err := st.SetCampaignStatus(ctx, camp.ID, []CampaignStatus{CampaignCompleted}, CampaignRunning, now)
+		if err != nil && !errors.Is(err, ErrStale) {
+			return fmt.Errorf("reopen campaign %s for a fallback: %w", camp.Name, err)
+		}
+		status = CampaignRunning
+		_ = st.Audit(ctx, AuditEntry{At: now, Actor: "herald", Action: "campaign.reopen", Subject: camp.Name, Detail: fmt.Sprintf("fallback after delivery %d", d.ID)})
+	}
+	if status != CampaignRunning {
 		return nil // pending until launch or resume queues it
 	}
 	return enqueuePending(ctx, st, q, stored, now)
@@ -340,6 +351,15 @@ func enqueuePending(ctx context.Context, st Store, q Queue, ds []Delivery, at ti
 		return fmt.Errorf("enqueue %d deliveries: %w", len(jobs), err)
 	}
 	return nil
+}
+
+func hasPending(ds []Delivery) bool {
+	for i := range ds {
+		if ds[i].ID != 0 && ds[i].State == StatePending {
+			return true
+		}
+	}
+	return false
 }
 
 func newAttemptID() string {

@@ -21,10 +21,18 @@ func (a *app) buildChannels(_ context.Context) (map[dispatcher.ChannelKind]dispa
 		if err != nil {
 			return nil, dispatcher.Errorf(dispatcher.EINVALID, "HERALD_SMTP_TLS: %v", err)
 		}
-		ch, err := email.New(email.Config{
+		cfg := email.Config{
 			Host: a.cfg.SMTPHost, Port: a.cfg.SMTPPort, Username: a.cfg.SMTPUsername, Password: a.cfg.SMTPPassword,
 			TLS: mode, HELOName: a.cfg.SMTPHelo, PoolSize: a.cfg.SMTPPool,
-		}, email.WithLogger(a.logger))
+		}
+		if signer, err := a.verpSigner(); err != nil {
+			return nil, err
+		} else if signer != nil {
+			// Bounces come back to bounces+TOKEN@HERALD_BOUNCE_DOMAIN,
+			// where `herald bounce-receiver` verifies the token.
+			cfg.ReturnPath = func(m *dispatcher.Message) string { return signer.Address(m.DeliveryID) }
+		}
+		ch, err := email.New(cfg, email.WithLogger(a.logger))
 		if err != nil {
 			return nil, fmt.Errorf("e-mail channel: %w", err)
 		}

@@ -34,6 +34,17 @@ type Config struct {
 
 	FileDir string // HERALD_FILE_DIR: enables the dry-run file channel, writing there
 
+	BounceDomain      string   // HERALD_BOUNCE_DOMAIN: VERP return paths bounces+TOKEN@this domain
+	VERPKeys          []string // HERALD_VERP_KEY (secret): signing keys, comma-separated; the first signs
+	BounceListen      string   // HERALD_BOUNCE_LISTEN: where `herald bounce-receiver` listens (default :25)
+	BounceHostname    string   // HERALD_BOUNCE_HOSTNAME: its greeting name
+	BounceUnmatched   string   // HERALD_BOUNCE_UNMATCHED_DIR: where unmatched messages are kept (default ./herald-unmatched)
+	IMAPAddr          string   // HERALD_IMAP_ADDR: a bounce mailbox to poll (host:993)
+	IMAPUsername      string   // HERALD_IMAP_USERNAME
+	IMAPPassword      string   // HERALD_IMAP_PASSWORD (secret)
+	IMAPMailbox       string   // HERALD_IMAP_MAILBOX (default INBOX)
+	IMAPTLS           string   // HERALD_IMAP_TLS: tls (default), starttls, none
+
 	RateEmail         float64 // HERALD_RATE_EMAIL: e-mails per second across all workers (0 = unlimited)
 	RateSMS           float64 // HERALD_RATE_SMS: SMS per second across all workers: the Twilio account's throughput
 	DomainConcurrency int     // HERALD_EMAIL_DOMAIN_CONCURRENCY: e-mails in flight to one recipient domain (0 = unlimited)
@@ -59,6 +70,14 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		TwilioAPIURL:         getenv("HERALD_TWILIO_API_URL"),
 		TwilioStatusCallback: getenv("HERALD_TWILIO_STATUS_CALLBACK"),
 		FileDir:              getenv("HERALD_FILE_DIR"),
+		BounceDomain:         getenv("HERALD_BOUNCE_DOMAIN"),
+		BounceListen:         or(getenv("HERALD_BOUNCE_LISTEN"), ":25"),
+		BounceHostname:       getenv("HERALD_BOUNCE_HOSTNAME"),
+		BounceUnmatched:      or(getenv("HERALD_BOUNCE_UNMATCHED_DIR"), "herald-unmatched"),
+		IMAPAddr:             getenv("HERALD_IMAP_ADDR"),
+		IMAPUsername:         getenv("HERALD_IMAP_USERNAME"),
+		IMAPMailbox:          getenv("HERALD_IMAP_MAILBOX"),
+		IMAPTLS:              getenv("HERALD_IMAP_TLS"),
 	}
 	var err error
 	if c.SMTPPassword, err = secret(getenv, "HERALD_SMTP_PASSWORD"); err != nil {
@@ -66,6 +85,21 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	}
 	if c.TwilioAuthToken, err = secret(getenv, "HERALD_TWILIO_AUTH_TOKEN"); err != nil {
 		return c, err
+	}
+	if c.IMAPPassword, err = secret(getenv, "HERALD_IMAP_PASSWORD"); err != nil {
+		return c, err
+	}
+	keys, err := secret(getenv, "HERALD_VERP_KEY")
+	if err != nil {
+		return c, err
+	}
+	for _, k := range strings.Split(keys, ",") {
+		if k = strings.TrimSpace(k); k != "" {
+			c.VERPKeys = append(c.VERPKeys, k)
+		}
+	}
+	if c.BounceDomain != "" && len(c.VERPKeys) == 0 {
+		return c, fmt.Errorf("HERALD_BOUNCE_DOMAIN is set but HERALD_VERP_KEY is not: give a random key of at least 16 characters (e.g. from `openssl rand -hex 32`)")
 	}
 	ints := []struct {
 		name string
@@ -172,6 +206,13 @@ func (c Config) Redacted() [][2]string {
 		{"HERALD_TWILIO_API_URL", c.TwilioAPIURL},
 		{"HERALD_TWILIO_STATUS_CALLBACK", c.TwilioStatusCallback},
 		{"HERALD_FILE_DIR", c.FileDir},
+		{"HERALD_BOUNCE_DOMAIN", c.BounceDomain},
+		{"HERALD_VERP_KEY", mask(strings.Join(c.VERPKeys, ","))},
+		{"HERALD_BOUNCE_LISTEN", c.BounceListen},
+		{"HERALD_BOUNCE_UNMATCHED_DIR", c.BounceUnmatched},
+		{"HERALD_IMAP_ADDR", c.IMAPAddr},
+		{"HERALD_IMAP_USERNAME", c.IMAPUsername},
+		{"HERALD_IMAP_PASSWORD", mask(c.IMAPPassword)},
 		{"HERALD_RATE_EMAIL", strconv.FormatFloat(c.RateEmail, 'f', -1, 64)},
 		{"HERALD_RATE_SMS", strconv.FormatFloat(c.RateSMS, 'f', -1, 64)},
 		{"HERALD_EMAIL_DOMAIN_CONCURRENCY", strconv.Itoa(c.DomainConcurrency)},

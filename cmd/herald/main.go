@@ -90,6 +90,8 @@ func (a *app) rootCommand() *cobra.Command {
 		a.reportCommand(),
 		a.demoCommand(),
 		a.configCommand(),
+		a.bouncesCommand(),
+		a.bounceReceiverCommand(),
 	)
 	return root
 }
