@@ -19,6 +19,7 @@ const (
 	ProblemEmpty           = "empty"            // the rendered notice (or subject) is empty
 	ProblemNoTextPart      = "no-text-part"     // HTML without a text part: many clients and filters need one
 	ProblemSMSTooLong      = "sms-too-long"     // more SMS segments than the campaign allows
+	ProblemPlaceholder     = "placeholder"      // a «placeholder» of a starter template not filled in
 )
 
 // CheckProblem is one kind of problem, counted over every contact it hits,
@@ -81,6 +82,11 @@ func Check(ctx context.Context, st Store, c *Campaign, opt CheckOptions) (*Check
 	}
 	rep := &CheckReport{Notices: map[ChannelKind]int{}}
 	agg := &problemSet{byKey: map[string]*CheckProblem{}, examples: opt.ExampleRows}
+	for _, t := range ts {
+		for _, ph := range placeholders(t.Subject + "\n" + t.Text + "\n" + t.HTML) {
+			agg.add(CheckProblem{Kind: ProblemPlaceholder, Channel: t.Channel, Locale: t.Locale, Detail: "fill in «" + ph + "»"}, 0)
+		}
+	}
 
 	pages := make(chan []Contact, opt.Workers)
 	var wg sync.WaitGroup
@@ -185,6 +191,28 @@ func checkContact(c *Campaign, n *Notices, ct *Contact, rep *CheckReport, agg *p
 	}
 }
 
+// placeholders returns the «…» markers left in a template.
+func placeholders(s string) []string {
+	var out []string
+	for {
+		i := strings.Index(s, "«")
+		if i < 0 {
+			return out
+		}
+		rest := s[i+len("«"):]
+		j := strings.Index(rest, "»")
+		if j < 0 {
+			return out
+		}
+		ph := rest[:j]
+		if r := []rune(ph); len(r) > 50 {
+			ph = string(r[:50]) + "…"
+		}
+		out = append(out, ph)
+		s = rest[j+len("»"):]
+	}
+}
+
 // missingVariableRE finds the variable in text/template's errors:
 // `... at <index .Attrs "rolle">: error calling index: map has no entry for key "rolle"`
 // or `... at <.Attrs.afdeling>: map has no entry for key "afdeling"`.
@@ -218,6 +246,9 @@ func (s *problemSet) add(p CheckProblem, row int) {
 		s.byKey[key] = cur
 	}
 	cur.Count++
+	if row <= 0 {
+		return // a template-level problem: no rows
+	}
 	// Keep the lowest row numbers, whatever order the renderers finish in.
 	cur.Rows = append(cur.Rows, row)
 	if len(cur.Rows) > 2*s.examples {

@@ -34,16 +34,16 @@ type Config struct {
 
 	FileDir string // HERALD_FILE_DIR: enables the dry-run file channel, writing there
 
-	BounceDomain      string   // HERALD_BOUNCE_DOMAIN: VERP return paths bounces+TOKEN@this domain
-	VERPKeys          []string // HERALD_VERP_KEY (secret): signing keys, comma-separated; the first signs
-	BounceListen      string   // HERALD_BOUNCE_LISTEN: where `herald bounce-receiver` listens (default :25)
-	BounceHostname    string   // HERALD_BOUNCE_HOSTNAME: its greeting name
-	BounceUnmatched   string   // HERALD_BOUNCE_UNMATCHED_DIR: where unmatched messages are kept (default ./herald-unmatched)
-	IMAPAddr          string   // HERALD_IMAP_ADDR: a bounce mailbox to poll (host:993)
-	IMAPUsername      string   // HERALD_IMAP_USERNAME
-	IMAPPassword      string   // HERALD_IMAP_PASSWORD (secret)
-	IMAPMailbox       string   // HERALD_IMAP_MAILBOX (default INBOX)
-	IMAPTLS           string   // HERALD_IMAP_TLS: tls (default), starttls, none
+	BounceDomain    string   // HERALD_BOUNCE_DOMAIN: VERP return paths bounces+TOKEN@this domain
+	VERPKeys        []string // HERALD_VERP_KEY (secret): signing keys, comma-separated; the first signs
+	BounceListen    string   // HERALD_BOUNCE_LISTEN: where `herald bounce-receiver` listens (default :25)
+	BounceHostname  string   // HERALD_BOUNCE_HOSTNAME: its greeting name
+	BounceUnmatched string   // HERALD_BOUNCE_UNMATCHED_DIR: where unmatched messages are kept (default ./herald-unmatched)
+	IMAPAddr        string   // HERALD_IMAP_ADDR: a bounce mailbox to poll (host:993)
+	IMAPUsername    string   // HERALD_IMAP_USERNAME
+	IMAPPassword    string   // HERALD_IMAP_PASSWORD (secret)
+	IMAPMailbox     string   // HERALD_IMAP_MAILBOX (default INBOX)
+	IMAPTLS         string   // HERALD_IMAP_TLS: tls (default), starttls, none
 
 	RateEmail         float64 // HERALD_RATE_EMAIL: e-mails per second across all workers (0 = unlimited)
 	RateSMS           float64 // HERALD_RATE_SMS: SMS per second across all workers: the Twilio account's throughput

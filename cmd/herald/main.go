@@ -92,6 +92,7 @@ func (a *app) rootCommand() *cobra.Command {
 		a.configCommand(),
 		a.bouncesCommand(),
 		a.bounceReceiverCommand(),
+		a.templatesCommand(),
 	)
 	return root
 }
