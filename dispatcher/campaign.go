@@ -45,25 +45,30 @@ func (s CampaignStatus) CanMove(next CampaignStatus) bool {
 type ChannelKind string
 
 // Channel kinds. File is a dry-run channel that writes notices to a folder
-// instead of sending them; it stands in for email in a policy.
+// instead of sending them; it stands in for email in a policy. Postal is a
+// printed letter: no worker sends it; the contacts routed to it are
+// collected into print batches for a mail house (see postal.go).
 const (
-	Email ChannelKind = "email"
-	SMS   ChannelKind = "sms"
-	File  ChannelKind = "file"
+	Email  ChannelKind = "email"
+	SMS    ChannelKind = "sms"
+	File   ChannelKind = "file"
+	Postal ChannelKind = "postal"
 )
 
 // ParseChannelKind parses one channel name as used in policies and flags.
 func ParseChannelKind(s string) (ChannelKind, error) {
 	switch k := ChannelKind(strings.ToLower(strings.TrimSpace(s))); k {
-	case Email, SMS, File:
+	case Email, SMS, File, Postal:
 		return k, nil
 	}
-	return "", Errorf(EINVALID, "unknown channel %q: use email, sms or file", s)
+	return "", Errorf(EINVALID, "unknown channel %q: use email, sms, postal or file", s)
 }
 
 // Policy is the ordered list of channels tried for each contact: the first
-// channel the contact has a usable address for is used, and when it ends
-// invalid the next is tried, once each.
+// channel the contact has a usable address for, and may be notified on
+// (see Ineligible), is used, and when it ends invalid, suppressed or
+// exhausted the next is tried, once each. With Settings.AllChannels every
+// usable channel is used at once instead.
 type Policy []ChannelKind
 
 // ParsePolicy parses "email,sms".

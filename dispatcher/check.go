@@ -144,8 +144,8 @@ func Check(ctx context.Context, st Store, c *Campaign, opt CheckOptions) (*Check
 func checkContact(c *Campaign, n *Notices, ct *Contact, rep *CheckReport, agg *problemSet, maxSegments int) {
 	rep.Contacts++
 	for _, k := range c.Policy {
-		if ct.Address(k) == "" {
-			continue
+		if ct.Address(k) == "" || Ineligible(c.Settings, ct, k) != "" {
+			continue // never used for this contact
 		}
 		if !n.Has(k, ct.Locale) {
 			agg.add(CheckProblem{Kind: ProblemNoTemplate, Channel: templateChannel(k), Locale: ct.Locale,
@@ -174,7 +174,7 @@ func checkContact(c *Campaign, n *Notices, ct *Contact, rep *CheckReport, agg *p
 			agg.add(CheckProblem{Kind: ProblemNoTextPart, Channel: templateChannel(k), Locale: m.Locale, Detail: "the HTML part renders but the text part is empty"}, ct.SourceRow)
 		case strings.TrimSpace(m.Text) == "":
 			agg.add(CheckProblem{Kind: ProblemEmpty, Channel: templateChannel(k), Locale: m.Locale, Detail: "the notice renders empty"}, ct.SourceRow)
-		case k != SMS && m.Subject == "":
+		case k != SMS && k != Postal && m.Subject == "":
 			agg.add(CheckProblem{Kind: ProblemEmpty, Channel: templateChannel(k), Locale: m.Locale, Detail: "the subject renders empty"}, ct.SourceRow)
 		}
 		if k == SMS {

@@ -17,11 +17,25 @@ type Contact struct {
 	Country    string            // ISO 3166-1 alpha-2, upper case
 	Attrs      map[string]string // other import columns, usable as template variables
 	SourceRow  int               // row number in the import file (1 = header), for the operator's reference
+
+	// EmailConsent is whether the person agreed to notice by e-mail, as
+	// imported; it matters only under Settings.ConsentRequired (see
+	// Ineligible).
+	EmailConsent Consent
+	// DoNotEmail marks a mailbox that must not be written to, e.g. one
+	// compromised in the breach itself: whoever now reads it would learn
+	// of the notice, and the person would not.
+	DoNotEmail bool
+	// Postal is the mailing address as imported; Country above is its
+	// country.
+	Postal PostalAddress
 }
 
 // DedupeKey identifies a person within a campaign: the external id when
-// there is one, else the normalised e-mail, else the phone number. Two rows
-// with the same key are the same person and the later one is a duplicate.
+// there is one, else the normalised e-mail, else the phone number, else
+// the name at a complete postal address (two people of one household are
+// two contacts). Two rows with the same key are the same person and the
+// later one is a duplicate.
 func (c *Contact) DedupeKey() string {
 	switch {
 	case c.ExternalID != "":
@@ -30,13 +44,17 @@ func (c *Contact) DedupeKey() string {
 		return "e:" + strings.ToLower(c.Email)
 	case c.Phone != "":
 		return "p:" + c.Phone
+	case c.Postal.Complete():
+		return "a:" + strings.ToLower(strings.Join(strings.Fields(c.Name), " ")) + "|" + suppressionKey(Postal, c.Postal.Line(c.Country))
 	}
 	return ""
 }
 
 // Address returns the contact's address on channel k ("" when none).
 // The file channel is a stand-in for e-mail and uses the e-mail address,
-// falling back to the contact id so a dry run writes every notice.
+// falling back to the contact id so a dry run writes every notice. The
+// postal address is given on one line, and only when it is complete
+// enough for a letter (see PostalAddress.Complete).
 func (c *Contact) Address(k ChannelKind) string {
 	switch k {
 	case Email:
@@ -48,6 +66,10 @@ func (c *Contact) Address(k ChannelKind) string {
 			return c.Email
 		}
 		return c.Phone
+	case Postal:
+		if c.Postal.Complete() {
+			return c.Postal.Line(c.Country)
+		}
 	}
 	return ""
 }

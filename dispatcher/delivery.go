@@ -6,7 +6,9 @@ import "time"
 //
 //	pending → queued → sending → sent → delivered
 //	                          ↘ bounced_hard | bounced_soft | failed | suppressed
-//	skipped: never attempted (no address, or an earlier channel reached the person)
+//	pending → handed_to_print → sent (postal: a print batch went to the mail
+//	          house, then was mailed) ↘ bounced_hard (the letter came back)
+//	skipped: never attempted (no address, not eligible, or an earlier channel reached the person)
 //	cancelled: the campaign was cancelled before it was sent
 type State string
 
@@ -25,9 +27,15 @@ const (
 	StateCancelled   State = "cancelled"
 )
 
+// StateHandedToPrint is a letter in a print batch handed to the mail house
+// (the delivery's ProviderID names the batch). It is final and counts as
+// reached: from here the mail house, not herald, delivers it; `herald
+// postal mailed` moves it to sent and a returned letter to bounced_hard.
+const StateHandedToPrint State = "handed_to_print"
+
 // AllStates lists every state in lifecycle order, for reports.
 var AllStates = []State{
-	StatePending, StateQueued, StateSending, StateSent, StateDelivered,
+	StatePending, StateQueued, StateSending, StateHandedToPrint, StateSent, StateDelivered,
 	StateBouncedHard, StateBouncedSoft, StateFailed, StateSuppressed,
 	StateSkipped, StateCancelled,
 }
@@ -43,8 +51,15 @@ func (s State) Final() bool {
 	return true
 }
 
+// ReachedStates are the states in which a delivery counts as having reached
+// its person. A letter handed to the mail house counts: for the purpose of
+// reach it is sent, as an e-mail accepted by the receiving server is.
+var ReachedStates = []State{StateHandedToPrint, StateSent, StateDelivered}
+
 // Reached reports whether the person was reached through this delivery.
-func (s State) Reached() bool { return s == StateSent || s == StateDelivered }
+func (s State) Reached() bool {
+	return s == StateSent || s == StateDelivered || s == StateHandedToPrint
+}
 
 // Unfinished lists the states the reconciler looks after.
 var Unfinished = []State{StatePending, StateQueued, StateSending}

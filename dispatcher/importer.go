@@ -53,8 +53,10 @@ type ImportOptions struct {
 	// Map overrides how columns are understood: header → field, where the
 	// header is matched like the built-in names (case, spaces, hyphens
 	// and underscores ignored) and field is one of id, name, first_name,
-	// middle_name, last_name, email, phone, locale, country, attr (keep
-	// as a template variable) or "-" (ignore the column).
+	// middle_name, last_name, email, phone, locale, country, email_consent,
+	// do_not_email, address_line1, address_line2, postal_code, city,
+	// region, attr (keep as a template variable) or "-" (ignore the
+	// column).
 	Map map[string]string
 	// BatchSize is how many contacts are stored per transaction; 0 means
 	// 1000.
@@ -78,7 +80,10 @@ const DefaultImportBatch = 1000
 // Import reads contacts from r into campaign c and returns what happened.
 //
 // Each batch is stored with Store.ImportContacts, which plans the
-// deliveries of each new contact with Plan and the campaign's policy. If
+// deliveries of each new contact with PlanFor: the campaign's policy and
+// its eligibility rules (consent required, do-not-e-mail, all channels;
+// see eligibility.go). Letters (the postal channel) are never queued: they
+// wait for a print batch (postal.go). If
 // the campaign is running (its status is re-read for every batch, as a
 // launch may happen during a long import), the new pending deliveries are
 // marked queued and their jobs enqueued; a completed campaign that gains
@@ -240,9 +245,9 @@ func (st *importState) flush(ctx context.Context) error {
 	}
 	if len(st.batch) > 0 {
 		now := st.im.now()
-		policy := st.c.Policy
+		camp := st.c
 		res, err := st.im.Store.ImportContacts(ctx, st.c.ID, st.batch, func(ct *Contact) []Delivery {
-			return Plan(policy, ct, now)
+			return PlanFor(camp, ct, now)
 		})
 		if err != nil {
 			return fmt.Errorf("import %s rows %d-%d: store contacts: %w; %s", st.source, from, to, err, resume)
@@ -324,7 +329,8 @@ func (st *importState) dispatch(ctx context.Context, ds []Delivery, now time.Tim
 	default:
 		return st.stopIfCancelled(ctx, cur, now)
 	}
-	if st.im.Queue == nil || st.queueDown {
+	pending = slices.DeleteFunc(pending, func(d Delivery) bool { return !Queueable(&d) }) // letters wait for a print batch
+	if st.im.Queue == nil || st.queueDown || len(pending) == 0 {
 		return nil
 	}
 	ids := make([]int64, len(pending))
@@ -397,6 +403,15 @@ const (
 	importFieldCtry   = "country"
 	importFieldAttr   = "attr"
 	importFieldIgnore = "-"
+
+	// Eligibility and the postal address (see eligibility.go, postal.go).
+	importFieldConsent    = "email_consent"
+	importFieldDoNotEmail = "do_not_email"
+	importFieldLine1      = "address_line1"
+	importFieldLine2      = "address_line2"
+	importFieldPostcode   = "postal_code"
+	importFieldCity       = "city"
+	importFieldRegion     = "region"
 )
 
 // importFieldNames are the names accepted in ImportOptions.Map values.
@@ -410,6 +425,13 @@ var importFieldNames = map[string]string{
 	"locale": importFieldLocale, "language": importFieldLocale, "country": importFieldCtry,
 	"attr": importFieldAttr, "var": importFieldAttr, "variable": importFieldAttr,
 	"-": importFieldIgnore, "ignore": importFieldIgnore, "skip": importFieldIgnore,
+	"emailconsent": importFieldConsent, "consent": importFieldConsent,
+	"donotemail": importFieldDoNotEmail, "noemail": importFieldDoNotEmail,
+	"addressline1": importFieldLine1, "address": importFieldLine1, "address1": importFieldLine1, "street": importFieldLine1,
+	"addressline2": importFieldLine2, "address2": importFieldLine2,
+	"postalcode": importFieldPostcode, "postcode": importFieldPostcode, "zip": importFieldPostcode,
+	"city": importFieldCity, "town": importFieldCity,
+	"region": importFieldRegion, "state": importFieldRegion, "province": importFieldRegion,
 }
 
 // importAliases maps normalised header names (see importHeaderKey) to
@@ -463,6 +485,41 @@ var importAliases = func() map[string]string {
 	add(importFieldCtry,
 		"country", "country_code", "countrycode", "country code", "nation",
 		"land", "landkode", "landskod", "landekode", "landcode", "landscode", "ländercode", "landeskennung")
+	add(importFieldConsent,
+		"email_consent", "e-mail consent", "consent", "consent_email", "email_opt_in", "electronic_consent",
+		"consent to electronic notice", "electronic_notice_consent", "e_notice_consent",
+		"samtykke", "samtykke_epost", "samtykke e-post", "epost_samtykke", "samtykke_e-post", "samtykke_email",
+		"samtycke", "samtycke_epost", "samtycke e-post",
+		"toestemming", "toestemming_email", "toestemming e-mail", "email_toestemming",
+		"einwilligung", "einwilligung_email", "einwilligung e-mail", "email_einwilligung")
+	add(importFieldDoNotEmail,
+		"do_not_email", "do not email", "do_not_e-mail", "dont_email", "no_email", "email_blocked",
+		"compromised_mailbox", "mailbox_compromised", "compromised_email", "email_compromised",
+		"ikke_epost", "ikke e-post", "ikke_send_epost", "ikke_e-post", "kompromittert_epost", "kompromittert e-post",
+		"ej_epost", "inte_epost", "ikke_email", "ikke_mail",
+		"geen_email", "geen e-mail", "niet_mailen", "gecompromitteerde_mailbox",
+		"keine_email", "keine e-mail", "nicht_mailen", "kompromittiertes_postfach")
+	add(importFieldLine1,
+		"address", "address1", "address_1", "address_line_1", "address line 1", "addressline1", "street", "street_address",
+		"mailing_address", "postal_address", "street address",
+		"adresse", "adresse1", "adresselinje1", "adresselinje 1", "gateadresse", "postadresse", "besøksadresse",
+		"adress", "gatuadress", "utdelningsadress", "vejnavn",
+		"adres", "straat", "straatnaam", "huisadres", "postadres",
+		"anschrift", "strasse", "straße", "straße und hausnummer", "strasse und hausnummer")
+	add(importFieldLine2,
+		"address2", "address_2", "address_line_2", "address line 2", "addressline2", "c/o", "care_of",
+		"adresse2", "adresselinje2", "adresselinje 2", "adress2", "adres2", "adresszusatz", "adreszusatz")
+	add(importFieldPostcode,
+		"postal_code", "postcode", "post_code", "zip", "zip_code", "zipcode", "zip code",
+		"postnummer", "postnr", "post_nr", "postnr.",
+		"plz", "postleitzahl")
+	add(importFieldCity,
+		"city", "town", "locality",
+		"poststed", "by", "postort", "ort", "stad",
+		"plaats", "woonplaats", "stadt")
+	add(importFieldRegion,
+		"state", "region", "province", "county", "state_code",
+		"fylke", "län", "lan", "provincie", "bundesland")
 	return m
 }()
 
@@ -573,7 +630,7 @@ func (cr *ContactReader) mapHeader(header []string) error {
 			f, ok = importFieldIgnore, true
 		}
 		if !ok {
-			return Errorf(EINVALID, "--map %s=%s: unknown field %q: use id, name, first_name, middle_name, last_name, email, phone, locale, country, attr or -", col, field, field)
+			return Errorf(EINVALID, "--map %s=%s: unknown field %q: use id, name, first_name, middle_name, last_name, email, phone, locale, country, email_consent, do_not_email, address_line1, address_line2, postal_code, city, region, attr or -", col, field, field)
 		}
 		key := importHeaderKey(col)
 		found := false
@@ -620,7 +677,8 @@ func (cr *ContactReader) mapHeader(header []string) error {
 	}
 	_, hasEmail := cr.index[importFieldEmail]
 	_, hasPhone := cr.index[importFieldPhone]
-	if !hasEmail && !hasPhone {
+	_, hasPostal := cr.index[importFieldLine1]
+	if !hasEmail && !hasPhone && !hasPostal {
 		example := "Mail adresse"
 		for _, c := range cr.columns {
 			if c.Field == importFieldAttr {
@@ -647,6 +705,14 @@ func importFieldLabel(f string) string {
 		return "the phone number"
 	case importFieldName:
 		return "the name"
+	case importFieldConsent:
+		return "the consent to e-mail"
+	case importFieldDoNotEmail:
+		return "the do-not-e-mail flag"
+	case importFieldLine1:
+		return "the street address"
+	case importFieldLine2:
+		return "the second address line"
 	}
 	return "the " + strings.ReplaceAll(f, "_", " ")
 }
@@ -777,7 +843,8 @@ func (cr *ContactReader) row(rec csvRecord) *ImportRow {
 			bad = append(bad, problem{col, v, reason, "phone number"})
 		}
 	}
-	if ct.Email == "" && ct.Phone == "" {
+	warnings = append(warnings, cr.eligibility(rec, get, ct)...)
+	if ct.Email == "" && ct.Phone == "" && !ct.Postal.Complete() {
 		if len(bad) == 0 {
 			col := ""
 			if _, c := get(importFieldEmail); c != "" {
@@ -785,11 +852,19 @@ func (cr *ContactReader) row(rec csvRecord) *ImportRow {
 			} else if _, c := get(importFieldPhone); c != "" {
 				col = c
 			}
-			out.Rejects = []Reject{cr.reject(rec, col, "", SeverityError, "no e-mail address or phone number: fill in at least one so the person can be notified")}
+			what := "no e-mail address or phone number"
+			if _, ok := cr.index[importFieldLine1]; ok {
+				what = "no e-mail address, phone number or complete postal address"
+			}
+			out.Rejects = []Reject{cr.reject(rec, col, "", SeverityError, what+": fill in at least one so the person can be notified")}
 			return out
 		}
+		other := "e-mail address or phone number"
+		if _, ok := cr.index[importFieldLine1]; ok {
+			other = "e-mail address, phone number or postal address"
+		}
 		for _, b := range bad {
-			out.Rejects = append(out.Rejects, cr.reject(rec, b.col, b.value, SeverityError, b.reason+"; the row has no other usable e-mail address or phone number, so it was not imported"))
+			out.Rejects = append(out.Rejects, cr.reject(rec, b.col, b.value, SeverityError, b.reason+"; the row has no other usable "+other+", so it was not imported"))
 		}
 		return out
 	}

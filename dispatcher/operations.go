@@ -112,20 +112,25 @@ func QueueUnfinished(ctx context.Context, st Store, q Queue, campaignID int64, s
 		}
 		after = ds[len(ds)-1].ID
 		var pending []int64
-		jobs := make([]Job, len(ds))
+		jobs := make([]Job, 0, len(ds))
 		for i := range ds {
+			if ds[i].Channel == Postal {
+				continue // letters wait for a print batch (postal.go), not for a worker
+			}
 			if ds[i].State == StatePending {
 				pending = append(pending, ds[i].ID)
 			}
-			jobs[i] = JobOf(&ds[i])
+			jobs = append(jobs, JobOf(&ds[i]))
 		}
 		if len(pending) > 0 {
 			if err := st.MarkQueued(ctx, pending, at); err != nil {
 				return total, fmt.Errorf("mark queued: %w", err)
 			}
 		}
-		if _, err := q.Enqueue(ctx, jobs...); err != nil {
-			return total, fmt.Errorf("enqueue: %w", err)
+		if len(jobs) > 0 {
+			if _, err := q.Enqueue(ctx, jobs...); err != nil {
+				return total, fmt.Errorf("enqueue: %w", err)
+			}
 		}
 		total += len(jobs)
 		if len(ds) < page {

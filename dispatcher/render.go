@@ -36,6 +36,9 @@ type NoticeData struct {
 	Country    string
 	Attrs      map[string]string
 	Campaign   CampaignData
+	// Postal is the mailing address, for a letter's address block:
+	// {{.Postal.Line1}}, {{.Postal.PostalCode}} {{.Postal.City}}.
+	Postal PostalAddress
 }
 
 // CampaignData is the part of the campaign a template may show.
@@ -257,7 +260,7 @@ func (n *Notices) Render(c *Campaign, ct *Contact, k ChannelKind) (*Message, err
 	if m.Text, err = execText(tpl.text, data); err != nil {
 		return nil, err
 	}
-	if k == SMS {
+	if k == SMS || k == Postal {
 		m.Text = strings.TrimSpace(m.Text)
 		return m, nil
 	}
@@ -291,7 +294,7 @@ func dataFor(c *Campaign, ct *Contact) *NoticeData {
 	}
 	return &NoticeData{
 		Name: ct.Name, FirstName: first, Email: ct.Email, Phone: ct.Phone,
-		ExternalID: ct.ExternalID, Locale: ct.Locale, Country: ct.Country, Attrs: attrs,
+		ExternalID: ct.ExternalID, Locale: ct.Locale, Country: ct.Country, Attrs: attrs, Postal: ct.Postal,
 		Campaign: CampaignData{Name: c.Name, IncidentRef: c.IncidentRef, FromName: c.Sender.FromName, ReplyTo: c.Sender.ReplyTo},
 	}
 }

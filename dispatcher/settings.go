@@ -26,6 +26,21 @@ type Settings struct {
 	Guard GuardSettings `json:"guard,omitzero"`
 	// PauseReason says why the campaign paused itself; cleared on resume.
 	PauseReason string `json:"pause_reason,omitempty"`
+
+	// ConsentRequired e-mails only contacts who agreed to electronic
+	// notice (Contact.EmailConsent), as the US HIPAA breach rule demands;
+	// the others are skipped on e-mail with the reason and get the next
+	// channel of the policy, typically sms or postal (see eligibility.go).
+	ConsentRequired bool `json:"consent_required,omitempty"`
+	// AllChannels sends on every channel of the policy the contact can be
+	// notified on, at once, instead of the first one with fallback: for
+	// notices that must go everywhere.
+	AllChannels bool `json:"all_channels,omitempty"`
+	// SubstituteThreshold is the number of unreachable people at which a
+	// substitute notice (website, press, hotline) is due, e.g. 10 under
+	// the US HIPAA rule; the unreachable report says whether it is
+	// reached. 0 means none is set.
+	SubstituteThreshold int `json:"substitute_threshold,omitempty"`
 }
 
 // GuardSettings tune the sender-reputation guard. Zero values take the
@@ -52,6 +67,9 @@ func (s *Settings) Validate() error {
 	g := s.Guard
 	if g.HardBounce < 0 || g.HardBounce >= 1 || g.Complaint < 0 || g.Complaint >= 1 {
 		return Errorf(EINVALID, "guard limits must be shares between 0 and 100%%")
+	}
+	if s.SubstituteThreshold < 0 {
+		return Errorf(EINVALID, "substitute-notice threshold %d is negative: give a number of people, e.g. 10, or 0 for none", s.SubstituteThreshold)
 	}
 	return nil
 }

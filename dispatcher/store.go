@@ -85,6 +85,39 @@ type Store interface {
 	// suppression list; IsSuppressed looks one up.
 	Suppress(ctx context.Context, s Suppression) error
 	IsSuppressed(ctx context.Context, channel ChannelKind, address string) (*Suppression, error)
+	// SuppressMany adds or refreshes many entries in one transaction, each
+	// as Suppress does, and returns how many addresses were new.
+	SuppressMany(ctx context.Context, ss []Suppression) (int, error)
+	// Suppressions pages through the suppression list by channel and
+	// address (see SuppressionQuery).
+	Suppressions(ctx context.Context, q SuppressionQuery) ([]Suppression, error)
+	// Unsuppress takes an address off the list; ErrNotFound when it is
+	// not on it.
+	Unsuppress(ctx context.Context, channel ChannelKind, address string) error
+
+	// CreatePostalBatch records print batch b (setting its ID, Count and
+	// CreatedAt) and moves those of deliveryIDs that are pending postal
+	// deliveries of b.CampaignID to handed_to_print, with the batch's Ref
+	// as their ProviderID and an event each, in one transaction. Nothing
+	// is recorded, and ErrStale returned, when none of them is pending.
+	CreatePostalBatch(ctx context.Context, b *PostalBatch, deliveryIDs []int64) error
+	PostalBatch(ctx context.Context, id int64) (*PostalBatch, error)
+	// PostalBatches lists a campaign's print batches (every campaign's
+	// when campaignID is 0), oldest first.
+	PostalBatches(ctx context.Context, campaignID int64) ([]PostalBatch, error)
+	// MarkPostalBatchMailed records that the mail house mailed batch id:
+	// the batch becomes mailed and its letters still handed_to_print move
+	// to sent, with events. It returns how many letters moved; ErrStale
+	// when the batch is not handed_to_print.
+	MarkPostalBatchMailed(ctx context.Context, id int64, at time.Time) (int64, error)
+	// PostalLetters pages through postal deliveries with their contacts in
+	// delivery ID order after afterID: those of print batch batchID, or,
+	// when batchID is 0, the campaign's pending ones (the letters waiting
+	// for a batch).
+	PostalLetters(ctx context.Context, campaignID, batchID, afterID int64, limit int) ([]Letter, error)
+	// UnreachableByArea counts the contacts Unreachable would list, by
+	// country and region (state, province), largest first.
+	UnreachableByArea(ctx context.Context, campaignID int64) ([]AreaCount, error)
 
 	// DeliveryByProvider finds a delivery by the provider message id it
 	// was sent with (Message-ID, Twilio SID); ErrNotFound when none.
@@ -206,12 +239,22 @@ type ContactDeliveries struct {
 
 // Suppression is an address or number that must not be used again.
 type Suppression struct {
-	Channel   ChannelKind
-	Address   string
-	Reason    string // invalid, complaint, opted_out, manual
-	Source    string // e.g. "campaign demo delivery 42"
-	FirstSeen time.Time
-	LastSeen  time.Time
+	Channel   ChannelKind `json:"channel"`
+	Address   string      `json:"address"`
+	Reason    string      `json:"reason"` // invalid, complaint, opted_out, manual
+	Source    string      `json:"source"` // e.g. "campaign demo delivery 42"
+	FirstSeen time.Time   `json:"first_seen"`
+	LastSeen  time.Time   `json:"last_seen"`
+}
+
+// SuppressionQuery selects a page of the suppression list, ordered by
+// channel and address, after the entry (AfterChannel, AfterAddress).
+type SuppressionQuery struct {
+	Channel      ChannelKind // only this channel; all when empty
+	Reason       string      // only this reason; all when empty
+	AfterChannel ChannelKind
+	AfterAddress string
+	Limit        int // default 1000, at most 10000
 }
 
 // Health is a campaign's recent outcomes on one channel.

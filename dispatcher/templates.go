@@ -15,6 +15,7 @@ import (
 //	<locale>/email.txt       the e-mail text part
 //	<locale>/email.html      the e-mail HTML part (optional)
 //	<locale>/sms.txt         the SMS text
+//	<locale>/letter.txt      the letter of the postal channel
 //
 // e.g. nb/email.txt, en/sms.txt. Files are UTF-8. Unknown files are an
 // error, so a typo (emial.txt) is caught instead of silently ignored.
@@ -43,8 +44,10 @@ func LoadTemplates(fsys fs.FS) ([]Template, error) {
 			k, part = Email, "html"
 		case "sms.txt":
 			k, part = SMS, "text"
+		case "letter.txt":
+			k, part = Postal, "text"
 		default:
-			return Errorf(EINVALID, "template file %s: unknown name %q; use email.subject, email.txt, email.html or sms.txt", p, file)
+			return Errorf(EINVALID, "template file %s: unknown name %q; use email.subject, email.txt, email.html, sms.txt or letter.txt", p, file)
 		}
 		b, err := fs.ReadFile(fsys, p)
 		if err != nil {
@@ -81,6 +84,9 @@ func LoadTemplates(fsys fs.FS) ([]Template, error) {
 		if t.Channel == SMS && strings.TrimSpace(t.Text) == "" {
 			return nil, Errorf(EINVALID, "SMS template %s/sms.txt is empty", t.Locale)
 		}
+		if t.Channel == Postal && strings.TrimSpace(t.Text) == "" {
+			return nil, Errorf(EINVALID, "letter template %s/letter.txt is empty", t.Locale)
+		}
 		out = append(out, *t)
 	}
 	sort.Slice(out, func(i, j int) bool {
@@ -90,4 +96,17 @@ func LoadTemplates(fsys fs.FS) ([]Template, error) {
 		return out[i].Channel < out[j].Channel
 	})
 	return out, nil
+}
+
+// TemplateFile names the file holding the text of channel k's template in
+// a locale folder: email.txt, sms.txt or letter.txt (the file channel uses
+// e-mail's).
+func TemplateFile(k ChannelKind) string {
+	switch templateChannel(k) {
+	case SMS:
+		return "sms.txt"
+	case Postal:
+		return "letter.txt"
+	}
+	return "email.txt"
 }

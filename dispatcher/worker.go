@@ -28,7 +28,8 @@ type Worker struct {
 	Now      func() time.Time
 	Logger   *slog.Logger
 	// PauseSnooze is how long a job of a paused campaign waits before it
-	// looks again. Default 2s.
+	// looks again. Default 1s, so a resume takes effect within about a
+	// second plus the queue's delayed-task check.
 	PauseSnooze time.Duration
 	// CacheTTL bounds how stale a worker's view of a campaign (status,
 	// templates) may be. Default 1s: a pause takes effect within it.
@@ -166,6 +167,9 @@ func (s *Worker) Handle(ctx context.Context, j Job) error {
 	if addr == "" {
 		return s.finish(ctx, log, camp, d, "", StateSkipped, "", "", "no "+addressNoun(d.Channel)+" on record", true)
 	}
+	if why := Ineligible(camp.Settings, ct, d.Channel); why != "" { // the campaign's rules changed after planning
+		return s.finish(ctx, log, camp, d, "", StateSkipped, "", "", why, true)
+	}
 	if sup, err := s.Store.IsSuppressed(ctx, d.Channel, addr); err != nil {
 		return fmt.Errorf("check suppression: %w", err)
 	} else if sup != nil {
@@ -250,7 +254,7 @@ func (s *Worker) pauseSnooze() time.Duration {
 	if s.PauseSnooze > 0 {
 		return s.PauseSnooze
 	}
-	return 2 * time.Second
+	return time.Second
 }
 
 // finish records a final state and, when fallback is set and the state
@@ -300,7 +304,7 @@ func fallback(ctx context.Context, st Store, q Queue, camp *Campaign, d *Deliver
 	for _, e := range existing {
 		done[e.Channel] = true
 	}
-	next := PlanFrom(camp.Policy, ct, d.Seq+1, done, now)
+	next := PlanNext(camp, ct, d.Seq+1, done, now)
 	if len(next) == 0 {
 		return nil
 	}
@@ -335,7 +339,7 @@ func enqueuePending(ctx context.Context, st Store, q Queue, ds []Delivery, at ti
 	ids := make([]int64, 0, len(ds))
 	jobs := make([]Job, 0, len(ds))
 	for i := range ds {
-		if ds[i].ID == 0 || ds[i].State != StatePending {
+		if ds[i].ID == 0 || !Queueable(&ds[i]) { // letters wait for a print batch
 			continue
 		}
 		ids = append(ids, ds[i].ID)

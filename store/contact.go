@@ -15,16 +15,20 @@ import (
 // query matching more than this is too vague to be useful.
 const findLimit = 100
 
-const contactCols = `id, campaign_id, external_id, name, email, phone, locale, country, attrs, source_row`
+const contactCols = `id, campaign_id, external_id, name, email, phone, locale, country, attrs, source_row,
+	email_consent, do_not_email, address_line1, address_line2, postal_code, city, region`
 
 func scanContact(sc interface{ Scan(...any) error }) (dispatcher.Contact, error) {
 	var c dispatcher.Contact
 	var attrs []byte
+	var doNotEmail int64
 	err := sc.Scan(&c.ID, &c.CampaignID, &c.ExternalID, &c.Name, &c.Email, &c.Phone, &c.Locale, &c.Country,
-		&attrs, &c.SourceRow)
+		&attrs, &c.SourceRow, &c.EmailConsent, &doNotEmail, &c.Postal.Line1, &c.Postal.Line2, &c.Postal.PostalCode,
+		&c.Postal.City, &c.Postal.Region)
 	if err != nil {
 		return c, err
 	}
+	c.DoNotEmail = doNotEmail != 0
 	if len(attrs) > 0 {
 		if err := json.Unmarshal(attrs, &c.Attrs); err != nil {
 			return c, fmt.Errorf("contact %d attributes: %w", c.ID, err)

@@ -19,17 +19,18 @@ const (
 
 // State groups used by the report, as SQL lists.
 var (
-	sqlReached  = stateList(dispatcher.StateSent, dispatcher.StateDelivered)
+	sqlReached  = stateList(dispatcher.ReachedStates...)
 	sqlBusy     = stateList(dispatcher.Unfinished...)
 	sqlFailed   = stateList(dispatcher.StateBouncedHard, dispatcher.StateBouncedSoft, dispatcher.StateFailed, dispatcher.StateSuppressed)
 	sqlInvalid  = stateList(dispatcher.StateBouncedHard)
-	sqlNotFinal = stateList(append([]dispatcher.State{dispatcher.StateSent, dispatcher.StateDelivered}, dispatcher.Unfinished...)...)
+	sqlNotFinal = stateList(append(append([]dispatcher.State{}, dispatcher.ReachedStates...), dispatcher.Unfinished...)...)
 )
 
 // outcomeQuery classifies, in one pass over a campaign's deliveries grouped
 // by contact, every contact that has at least one delivery. Per contact (p):
 //
-//	reached_seq  lowest seq among its deliveries in sent or delivered
+//	reached_seq  lowest seq among its deliveries in sent, delivered or
+//	             handed_to_print (a letter given to the mail house)
 //	             (NULL: not reached)
 //	busy         1 if any delivery is pending, queued or sending
 //	invalid      1 if any delivery is bounced_hard
@@ -75,7 +76,8 @@ GROUP BY d.channel`
 // Unreachable and InProgress:
 //
 //   - Contacts: contacts imported into the campaign.
-//   - Reached: contacts with at least one delivery in sent or delivered.
+//   - Reached: contacts with at least one delivery in sent, delivered or
+//     handed_to_print (dispatcher.ReachedStates).
 //   - ReachedBy[channel]: reached contacts by the channel of their
 //     lowest-seq (first in policy) sent or delivered delivery.
 //   - Fallback: reached contacts that also have a delivery earlier in the
@@ -200,7 +202,7 @@ func sortStates(states []dispatcher.StateCount, p dispatcher.Policy) {
 }
 
 // Unreachable pages through the contacts every channel failed to reach:
-// no delivery sent or delivered and none pending, queued or sending (the
+// no delivery reached them and none is pending, queued or sending (the
 // same rule as Report.Unreachable). Contacts come in ID order after
 // afterID, each with all its deliveries in seq order. limit defaults to
 // 100 and is capped at 1000.
@@ -239,6 +241,27 @@ func (s *DB) Unreachable(ctx context.Context, campaignID int64, afterID int64, l
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: unreachable contacts of campaign %d: %w", campaignID, err)
+	}
+	return out, nil
+}
+
+// UnreachableByArea counts a campaign's unreachable contacts (the same
+// rule as Unreachable) by country and region, largest group first; the
+// region is the state or province of the imported postal address, "" when
+// there is none. Its total equals Report.Unreachable.
+func (s *DB) UnreachableByArea(ctx context.Context, campaignID int64) ([]dispatcher.AreaCount, error) {
+	rows, err := s.reader().query(ctx, `SELECT c.country, c.region, COUNT(*) FROM contacts c
+		WHERE c.campaign_id = ?
+		AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.contact_id = c.id AND d.state IN (`+sqlNotFinal+`))
+		GROUP BY c.country, c.region
+		ORDER BY COUNT(*) DESC, c.country, c.region`, campaignID)
+	out, err := collect(rows, err, func(r *sql.Rows) (dispatcher.AreaCount, error) {
+		var a dispatcher.AreaCount
+		err := r.Scan(&a.Country, &a.Region, &a.N)
+		return a, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: unreachable contacts of campaign %d by area: %w", campaignID, err)
 	}
 	return out, nil
 }

@@ -52,8 +52,10 @@ func openSQLite(ctx context.Context, target string, o options) (*DB, error) {
 	w.SetConnMaxIdleTime(0)
 	w.SetConnMaxLifetime(0)
 	// Connect the writer first: it switches the file to WAL before any
-	// reader opens it.
-	if err := w.PingContext(ctx); err != nil {
+	// reader opens it. Switching the journal mode does not wait on the
+	// busy timeout: when another process is opening the same new file at
+	// the same moment it fails with SQLITE_BUSY at once, so retry a while.
+	if err := pingBusy(ctx, w); err != nil {
 		_ = w.Close()
 		return nil, fmt.Errorf("store: open sqlite %s: %w", target, err)
 	}
@@ -166,4 +168,28 @@ func (sqliteDialect) migrationsTableDDL() string {
 		name       TEXT NOT NULL,
 		applied_at TEXT NOT NULL
 	) STRICT`
+}
+
+// sqliteBusy is SQLite's result code for a database locked by another
+// connection.
+const sqliteBusy = 5
+
+// pingBusy connects db, retrying for up to the busy timeout while SQLite
+// reports the database busy.
+func pingBusy(ctx context.Context, db *sql.DB) error {
+	deadline := time.Now().Add(sqliteBusyTimeout)
+	wait := 10 * time.Millisecond
+	for {
+		err := db.PingContext(ctx)
+		var coded interface{ Code() int }
+		if err == nil || !errors.As(err, &coded) || coded.Code()&0xff != sqliteBusy || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 200*time.Millisecond)
+	}
 }

@@ -1,5 +1,14 @@
-// Package web is herald's HTTP face: health and readiness probes now; the
-// JSON API, the operator console and provider webhooks mount here too.
+// Package web is herald's HTTP face: one server (Server) with the JSON API
+// under /api/v1 (described by /api/openapi.json), the operator console
+// (server-rendered pages, assets embedded), Prometheus metrics, health and
+// readiness probes, the asynq queue monitor for admins, and the mount
+// point for provider webhooks.
+//
+// Every route declares who may use it (Access); one layer authenticates
+// (session cookie or API token), authorizes, and checks CSRF tokens before
+// any handler runs. Users, sessions and tokens live in the ledger
+// (dispatcher.UserStore); every lookup of a person is written to the audit
+// log, and nothing personal is ever logged.
 package web
 
 import (

@@ -56,18 +56,24 @@ func (a *app) campaignCommand() *cobra.Command {
 				if err := c.do(ops, cmd, camp); err != nil {
 					return err
 				}
-				fmt.Fprintf(a.stdout, "campaign %s is %s\n", camp.Name, camp.Status)
-				if camp.Status == dispatcher.CampaignPaused && camp.Settings.PauseReason != "" {
-					fmt.Fprintln(a.stdout, camp.Settings.PauseReason)
-				}
-				if a.cfg.RedisURL == "" && camp.Status == dispatcher.CampaignRunning {
-					fmt.Fprintln(a.stdout, "(embedded mode: `herald worker` sends the queued notices)")
-				}
+				a.printCampaignStatus(camp)
 				return nil
 			},
 		})
 	}
 	return cmd
+}
+
+// printCampaignStatus reports a control's result, with what the operator
+// may need to know next.
+func (a *app) printCampaignStatus(c *dispatcher.Campaign) {
+	fmt.Fprintf(a.stdout, "campaign %s is %s\n", c.Name, c.Status)
+	if c.Status == dispatcher.CampaignPaused && c.Settings.PauseReason != "" {
+		fmt.Fprintln(a.stdout, c.Settings.PauseReason)
+	}
+	if a.cfg.RedisURL == "" && c.Status == dispatcher.CampaignRunning {
+		fmt.Fprintln(a.stdout, "(embedded mode: `herald worker` sends the queued notices)")
+	}
 }
 
 func (a *app) campaignCreateCommand() *cobra.Command {
@@ -80,7 +86,8 @@ func (a *app) campaignCreateCommand() *cobra.Command {
 		Use:   "create --name NAME --templates DIR [flags]",
 		Short: "Create a draft campaign with its notice templates",
 		Long: `Create a draft campaign. Templates come from a folder with one subfolder per
-locale: nb/email.subject, nb/email.txt, nb/email.html (optional), nb/sms.txt.`,
+locale: nb/email.subject, nb/email.txt, nb/email.html (optional), nb/sms.txt,
+nb/letter.txt (the postal channel's letter).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -120,7 +127,7 @@ locale: nb/email.subject, nb/email.txt, nb/email.html (optional), nb/sms.txt.`,
 	f.StringVar(&c.Name, "name", "", "campaign name (letters, digits, - and _)")
 	f.StringVar(&c.IncidentRef, "incident", "", "the organisation's reference for the breach")
 	f.StringVar(&c.DefaultLocale, "locale", "en", "default locale, used when a contact's language has no template")
-	f.StringVar(&channels, "channels", "email,sms", "ordered channel policy: the next is tried when one fails")
+	f.StringVar(&channels, "channels", "email,sms", "ordered channel policy (email, sms, postal, file): the next is tried when one fails")
 	f.StringVar(&templates, "templates", "", "folder of templates (locale/email.subject, locale/email.txt, locale/email.html, locale/sms.txt)")
 	f.StringVar(&c.Sender.FromEmail, "from", "", "sender e-mail address")
 	f.StringVar(&c.Sender.FromName, "from-name", "", "sender display name")
@@ -131,6 +138,9 @@ locale: nb/email.subject, nb/email.txt, nb/email.html (optional), nb/sms.txt.`,
 	f.Var(&percentFlag{&c.Settings.Guard.HardBounce}, "guard-hard-bounce", "pause the campaign when more than this share of recent e-mails hard-bounce (default 5%)")
 	f.Var(&percentFlag{&c.Settings.Guard.Complaint}, "guard-complaint", "pause the campaign when more than this share of recent e-mails draw spam complaints (default 0.1%)")
 	f.BoolVar(&c.Settings.Guard.Off, "no-guard", false, "never pause the campaign for bounce or complaint rates")
+	f.BoolVar(&c.Settings.ConsentRequired, "consent-required", false, "e-mail only contacts who consented to electronic notice (US HIPAA); the others get the next channel")
+	f.BoolVar(&c.Settings.AllChannels, "all-channels", false, "send on every channel of the policy at once instead of falling back")
+	f.IntVar(&c.Settings.SubstituteThreshold, "substitute-threshold", 0, "unreachable people at which a substitute notice is due (e.g. 10 under US HIPAA); the report says when it is reached")
 	f.Var(&deadlineFlag{&c.Settings.Deadline}, "deadline", "when every notice must be out: a duration from now (72h, 60d) or a time (2026-12-01T12:00)")
 	return cmd
 }
@@ -180,10 +190,7 @@ With --at the campaign is scheduled: a worker launches it at that time.`,
 			if err := ops.Launch(ctx, c); err != nil {
 				return err
 			}
-			fmt.Fprintf(a.stdout, "campaign %s is %s\n", c.Name, c.Status)
-			if a.cfg.RedisURL == "" {
-				fmt.Fprintln(a.stdout, "(embedded mode: `herald worker` sends the queued notices)")
-			}
+			a.printCampaignStatus(c)
 			return nil
 		},
 	}
@@ -287,7 +294,7 @@ func checkTemplatesCover(c *dispatcher.Campaign, ts []dispatcher.Template) error
 			if k == dispatcher.File {
 				tk = dispatcher.Email
 			}
-			return dispatcher.Errorf(dispatcher.EINVALID, "no %s template for the default locale %q: add %s/%s.txt to the templates folder", tk, c.DefaultLocale, c.DefaultLocale, tk)
+			return dispatcher.Errorf(dispatcher.EINVALID, "no %s template for the default locale %q: add %s/%s to the templates folder", tk, c.DefaultLocale, c.DefaultLocale, dispatcher.TemplateFile(k))
 		}
 	}
 	return nil
@@ -343,6 +350,7 @@ func (a *app) campaignShowCommand() *cobra.Command {
 			}
 			fmt.Fprintf(tw, "name\t%s\nstatus\t%s\nincident\t%s\nchannels\t%s\ndefault locale\t%s\n", c.Name, c.Status, c.IncidentRef, c.Policy, c.DefaultLocale)
 			fmt.Fprintf(tw, "from\t%s <%s>\nreply-to\t%s\nsms sender\t%s%s\n", c.Sender.FromName, c.Sender.FromEmail, c.Sender.ReplyTo, c.Sender.SMSFrom, c.Sender.SMSService)
+			fmt.Fprintf(tw, "eligibility\tconsent required %t, all channels %t, substitute-notice threshold %d\n", c.Settings.ConsentRequired, c.Settings.AllChannels, c.Settings.SubstituteThreshold)
 			fmt.Fprintf(tw, "created\t%s\n", c.CreatedAt.Local().Format(time.RFC3339))
 			if !c.LaunchedAt.IsZero() {
 				fmt.Fprintf(tw, "launched\t%s\n", c.LaunchedAt.Local().Format(time.RFC3339))

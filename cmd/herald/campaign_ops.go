@@ -160,7 +160,7 @@ func (a *app) campaignPreviewCommand() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&contact, "contact", "", "the person: external id, e-mail or phone")
-	cmd.Flags().StringVar(&channel, "channel", "", "email or sms (default: the first channel of the policy)")
+	cmd.Flags().StringVar(&channel, "channel", "", "email, sms or postal (default: the first channel of the policy)")
 	cmd.Flags().BoolVar(&html, "html", false, "print the HTML part too")
 	return cmd
 }
@@ -171,6 +171,10 @@ func writePreview(w io.Writer, c *dispatcher.Campaign, ct *dispatcher.Contact, m
 		fmt.Fprintf(w, "to       (none: this contact has no %s address, so this channel would be skipped)\n", m.Channel)
 	} else {
 		fmt.Fprintf(w, "to       %s <%s>\n", m.ToName, m.To)
+	}
+	if m.Channel == dispatcher.Postal {
+		fmt.Fprintf(w, "letter   printed by the mail house from the batch file (herald postal batch)\n\n%s\n", m.Text)
+		return
 	}
 	if m.Channel == dispatcher.SMS {
 		enc, segs, units := dispatcher.SMSSegments(m.Text)
@@ -259,6 +263,9 @@ type progress struct {
 	Deadline  time.Time `json:"deadline,omitzero"`
 	OnTrack   *bool     `json:"on_track,omitempty"`
 	RateBasis string    `json:"rate_basis"` // "since launch" or "last interval"
+	// LettersWaiting are postal deliveries waiting for `herald postal
+	// batch`: the campaign cannot complete before they are handed over.
+	LettersWaiting int64 `json:"letters_waiting,omitempty"`
 }
 
 type progressSample struct {
@@ -268,6 +275,7 @@ type progressSample struct {
 
 func newProgress(c *dispatcher.Campaign, r *dispatcher.Report, now time.Time, prev *progressSample) progress {
 	p := progress{Campaign: c.Name, Status: string(c.Status), At: now, Contacts: r.Contacts, Done: r.Reached + r.Unreachable, Deadline: c.Settings.Deadline}
+	p.LettersWaiting = dispatcher.LettersWaiting(r)
 	if p.Contacts > 0 {
 		p.Percent = 100 * float64(p.Done) / float64(p.Contacts)
 	}
@@ -301,8 +309,15 @@ func writeProgress(w io.Writer, c *dispatcher.Campaign, r *dispatcher.Report, p 
 		fmt.Fprintf(w, "%s\n", c.Settings.PauseReason)
 	}
 	fmt.Fprintf(w, "%s %5.1f%%  %d of %d contacts done\n", bar(p.Percent, 30), p.Percent, p.Done, p.Contacts)
-	fmt.Fprintf(w, "reached %d (e-mail %d, SMS %d, after fallback %d) · unreachable %d · in progress %d\n",
-		r.Reached, r.ReachedBy[dispatcher.Email], r.ReachedBy[dispatcher.SMS], r.Fallback, r.Unreachable, r.InProgress)
+	letters := ""
+	if c.Policy.Index(dispatcher.Postal) >= 0 {
+		letters = fmt.Sprintf(", letter %d", r.ReachedBy[dispatcher.Postal])
+	}
+	fmt.Fprintf(w, "reached %d (e-mail %d, SMS %d%s, after fallback %d) · unreachable %d · in progress %d\n",
+		r.Reached, r.ReachedBy[dispatcher.Email], r.ReachedBy[dispatcher.SMS], letters, r.Fallback, r.Unreachable, r.InProgress)
+	if n := dispatcher.LettersWaiting(r); n > 0 {
+		fmt.Fprintf(w, "%d letters waiting for a print batch: herald postal batch %s --out FILE.csv\n", n, c.Name)
+	}
 	if p.RateBasis != "" {
 		fmt.Fprintf(w, "rate %.1f contacts/s (%s)", p.RatePerS, p.RateBasis)
 		if !p.ETA.IsZero() {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/heraldhq/herald/channels/email"
 	"github.com/heraldhq/herald/channels/file"
@@ -40,10 +41,20 @@ func (a *app) buildChannels(_ context.Context) (map[dispatcher.ChannelKind]dispa
 		chans[dispatcher.Email] = ch
 	}
 	if a.cfg.TwilioAccountSID != "" {
-		ch, err := sms.New(sms.Config{
+		callback := a.cfg.TwilioStatusCallback
+		if public := strings.TrimRight(a.getenv("HERALD_PUBLIC_URL"), "/"); callback == "" && public != "" {
+			callback = public + "/webhooks/twilio"
+		}
+		cfg := sms.Config{
 			AccountSID: a.cfg.TwilioAccountSID, AuthToken: a.cfg.TwilioAuthToken,
-			BaseURL: a.cfg.TwilioAPIURL, StatusCallback: a.cfg.TwilioStatusCallback,
-		}, sms.WithLogger(a.logger))
+			BaseURL: a.cfg.TwilioAPIURL, StatusCallback: callback,
+		}
+		if callback != "" {
+			// The delivery id in the callback URL lets the webhook find the
+			// delivery even before the ledger holds Twilio's message SID.
+			cfg.CallbackDeliveryParam = "delivery"
+		}
+		ch, err := sms.New(cfg, sms.WithLogger(a.logger))
 		if err != nil {
 			return nil, fmt.Errorf("SMS channel: %w", err)
 		}

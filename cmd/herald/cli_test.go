@@ -39,7 +39,7 @@ func TestDemo(t *testing.T) {
 	}
 	t.Chdir(t.TempDir())
 	e := env{}
-	out := mustHerald(t, e, "demo")
+	out := mustHerald(t, e, "demo", "--timeout", "90s")
 	if _, err := os.Stat("herald.db"); err != nil {
 		t.Fatalf("the demo's ledger is not ./herald.db: %v", err)
 	}
@@ -64,8 +64,9 @@ func TestDemo(t *testing.T) {
 			t.Errorf("demo summary line %q = %v, want %d\n%s", label, m, n, out)
 		}
 	}
+	checkUnreachableCSV(t, e, "demo", r.Unreachable) // the substitute-notice list opens cleanly in a spreadsheet
 	// A second run replaces the first campaign rather than failing.
-	mustHerald(t, e, "demo")
+	mustHerald(t, e, "demo", "--timeout", "90s")
 	if r2 := report(t, e, "demo"); r2.Contacts != r.Contacts {
 		t.Errorf("second demo: %d contacts, want %d", r2.Contacts, r.Contacts)
 	}

@@ -37,8 +37,10 @@ const demoFile = "testdata/demo-contacts.csv"
 
 func (a *app) demoCommand() *cobra.Command {
 	var (
-		workers int
-		timeout time.Duration
+		workers   int
+		timeout   time.Duration
+		serve     bool
+		serveAddr string
 	)
 	cmd := &cobra.Command{
 		Use:   "demo",
@@ -52,9 +54,14 @@ prints a summary. The ledger is ./herald.db (or HERALD_DATABASE_URL); running
 the demo again replaces the previous demo campaign.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.runDemo(cmd.Context(), workers, timeout)
+			if err := a.runDemo(cmd.Context(), workers, timeout); err != nil || !serve {
+				return err
+			}
+			return a.serveDemo(cmd.Context(), serveAddr)
 		},
 	}
+	cmd.Flags().BoolVar(&serve, "serve", false, "then keep the console open (Ctrl-C to stop), with a one-time admin password")
+	cmd.Flags().StringVar(&serveAddr, "addr", "127.0.0.1:8080", "where the console listens with --serve")
 	cmd.Flags().IntVar(&workers, "workers", 4, "worker processes to simulate")
 	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Minute, "give up if the campaign has not finished by then")
 	return cmd

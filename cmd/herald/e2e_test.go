@@ -179,7 +179,7 @@ func testEndToEnd(t *testing.T, e env, n int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = waitCompleted(ctx, st, camp.ID, 3*time.Minute)
+	err = waitCompleted(ctx, st, camp.ID, 90*time.Second)
 	stop()
 	wg.Wait()
 	if err != nil {

@@ -88,11 +88,16 @@ func (a *app) rootCommand() *cobra.Command {
 		a.reconcileCommand(),
 		a.statusCommand(),
 		a.reportCommand(),
+		a.suppressionsCommand(),
+		a.postalCommand(),
 		a.demoCommand(),
 		a.configCommand(),
 		a.bouncesCommand(),
 		a.bounceReceiverCommand(),
 		a.templatesCommand(),
+		a.serveCommand(),
+		a.userCommand(),
+		a.benchCommand(),
 	)
 	return root
 }

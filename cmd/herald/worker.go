@@ -121,7 +121,11 @@ func runWorkers(ctx context.Context, a *app, st dispatcher.Store, b *queue.Backe
 	for i := 0; i < n; i++ {
 		w := queue.NewWorker(b, handler, queue.WorkerConfig{
 			Concurrency: concurrency, Channels: weights, Logger: a.logger,
-			PollInterval: a.pollInterval, DelayedCheckInterval: a.pollInterval, RetryBase: a.retryBase,
+			PollInterval: a.pollInterval, DelayedCheckInterval: delayedCheck(a.pollInterval), RetryBase: a.retryBase,
+			// Let running sends finish and be recorded on SIGTERM (the
+			// deploy files give 30 s of grace); a send cut off is resent
+			// by the reconciler, a possible duplicate.
+			ShutdownTimeout: 25 * time.Second,
 		})
 		wg.Add(1)
 		go func() {
@@ -140,6 +144,17 @@ func runWorkers(ctx context.Context, a *app, st dispatcher.Store, b *queue.Backe
 		}
 	}
 	return nil
+}
+
+// delayedCheck is how often snoozed jobs that are due go back to their
+// queue: the precision of pause/resume (a paused job snoozes a second) and
+// of rate-limit waits. asynq's default of 5 s would make a resume take
+// up to six seconds; half a second costs Redis one cheap script per tick.
+func delayedCheck(poll time.Duration) time.Duration {
+	if poll > 0 && poll < 500*time.Millisecond {
+		return poll
+	}
+	return 500 * time.Millisecond
 }
 
 func (a *app) reconcileCommand() *cobra.Command {

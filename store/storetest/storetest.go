@@ -149,6 +149,11 @@ func Run(t *testing.T, open func(t *testing.T) dispatcher.Store) {
 		{"Audit", testAudit},
 		{"NotFound", testNotFound},
 		{"DeleteCampaignCascade", testDeleteCascade},
+		{"Users", testUsers},
+		{"EligibilityFields", testEligibilityFields},
+		{"SuppressionList", testSuppressionList},
+		{"PostalBatches", testPostalBatches},
+		{"UnreachableByArea", testUnreachableByArea},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
