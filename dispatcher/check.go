@@ -2,7 +2,6 @@ package dispatcher
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -274,7 +273,3 @@ func (s *problemSet) sorted() []CheckProblem {
 	})
 	return out
 }
-
-// ErrCheckFailed is returned by a launch refused because the campaign's
-// check found problems.
-var ErrCheckFailed = errors.New("campaign check failed")

@@ -463,15 +463,25 @@ func (s *Server) preview(r *http.Request, c *dispatcher.Campaign) (*templatesVie
 	return v, nil
 }
 
-func (s *Server) templatesPage(w http.ResponseWriter, r *http.Request) {
+// campaignPreview loads the campaign named in the path and the preview the
+// query asks for; on failure it has answered and returns ok false.
+func (s *Server) campaignPreview(w http.ResponseWriter, r *http.Request) (*dispatcher.Campaign, *templatesView, bool) {
 	c, err := s.campaign(r.Context(), r.PathValue("name"))
 	if err != nil {
 		s.pageFail(w, r, err)
-		return
+		return nil, nil, false
 	}
 	v, err := s.preview(r, c)
 	if err != nil {
 		s.pageFail(w, r, err)
+		return nil, nil, false
+	}
+	return c, v, true
+}
+
+func (s *Server) templatesPage(w http.ResponseWriter, r *http.Request) {
+	c, v, ok := s.campaignPreview(w, r)
+	if !ok {
 		return
 	}
 	s.render(w, r, http.StatusOK, "templates", pageData{Title: "Templates · " + c.Name, Nav: "campaigns", Data: v})
@@ -481,14 +491,8 @@ func (s *Server) templatesPage(w http.ResponseWriter, r *http.Request) {
 // the preview frame: under a policy that runs nothing (sandbox, no
 // scripts) but keeps the notice's inline styles.
 func (s *Server) templatePreviewHTML(w http.ResponseWriter, r *http.Request) {
-	c, err := s.campaign(r.Context(), r.PathValue("name"))
-	if err != nil {
-		s.pageFail(w, r, err)
-		return
-	}
-	v, err := s.preview(r, c)
-	if err != nil {
-		s.pageFail(w, r, err)
+	_, v, ok := s.campaignPreview(w, r)
+	if !ok {
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
