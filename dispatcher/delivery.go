@@ -82,6 +82,12 @@ type Delivery struct {
 	Code       string // last SMTP reply / Twilio error code
 	Diagnostic string // last reason, in words
 	UpdatedAt  time.Time
+	// NotBefore, when set, is the earliest time the delivery may be sent
+	// (a retry after back-off, a re-send after a soft bounce). It is in
+	// the ledger, not only in the queue, so that a re-send scheduled for
+	// hours later survives the queue losing its jobs and is not sent
+	// early by a duplicate job.
+	NotBefore time.Time
 }
 
 // Event is one entry in a delivery's append-only history.

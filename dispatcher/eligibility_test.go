@@ -221,7 +221,7 @@ func TestImportEligibilityColumns(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			st := newImportTestStore(CampaignDraft)
-			run, err := importTest(t, st, nil, []byte(tt.header+"\n"+tt.row+"\n"), ImportOptions{})
+			run, err := importTest(t, st, []byte(tt.header+"\n"+tt.row+"\n"), ImportOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -256,7 +256,7 @@ func TestImportEligibilityProblems(t *testing.T) {
 	st.campaign.Policy = Policy{Email, SMS, Postal}
 	st.campaign.Settings.ConsentRequired = true
 	var report bytes.Buffer
-	run, err := importTest(t, st, nil, []byte(in), ImportOptions{Rejects: &report})
+	run, err := importTest(t, st, []byte(in), ImportOptions{Rejects: &report})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -302,30 +302,5 @@ func TestImportEligibilityProblems(t *testing.T) {
 		if c.ExternalID == "4" && d.Channel == Postal && d.State != StatePending {
 			t.Errorf("letter-only contact's letter = %+v", d)
 		}
-	}
-}
-
-// TestImportLetterOnlyNotQueued: a running campaign's import queues the
-// e-mail and SMS work but not the letters, which wait for a print batch.
-func TestImportLetterOnlyNotQueued(t *testing.T) {
-	st := newImportTestStore(CampaignRunning)
-	st.campaign.Policy = Policy{Email, Postal}
-	q := &importTestQueue{}
-	in := "id,email,address,zip,city\n1,a@example.com,,,\n2,,2 Main St,90210,LA\n"
-	run, err := importTest(t, st, q, []byte(in), ImportOptions{})
-	if err != nil || run.Accepted != 2 {
-		t.Fatalf("import: %+v, %v", run, err)
-	}
-	if len(q.jobs) != 1 || q.jobs[0].Channel != Email {
-		t.Errorf("jobs %+v, want only the e-mail", q.jobs)
-	}
-	letters := 0
-	for _, d := range st.deliveries {
-		if d.Channel == Postal && d.State == StatePending {
-			letters++
-		}
-	}
-	if letters != 1 {
-		t.Errorf("%d letters pending, want 1", letters)
 	}
 }

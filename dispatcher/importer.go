@@ -23,10 +23,6 @@ import (
 // import is safe: the store skips contacts whose DedupeKey it already holds.
 type Importer struct {
 	Store Store
-	// Queue, when set, receives the jobs of contacts imported into a
-	// running campaign. When nil the deliveries stay pending and the
-	// workers' reconciler queues them.
-	Queue Queue
 	// Now stamps the import and the planned deliveries; nil means time.Now.
 	Now func() time.Time
 	// Logger gets counts and IDs, never names, addresses or numbers;
@@ -82,13 +78,12 @@ const DefaultImportBatch = 1000
 // Each batch is stored with Store.ImportContacts, which plans the
 // deliveries of each new contact with PlanFor: the campaign's policy and
 // its eligibility rules (consent required, do-not-e-mail, all channels;
-// see eligibility.go). Letters (the postal channel) are never queued: they
-// wait for a print batch (postal.go). If
-// the campaign is running (its status is re-read for every batch, as a
-// launch may happen during a long import), the new pending deliveries are
-// marked queued and their jobs enqueued; a completed campaign that gains
-// contacts to send to goes back to running. Draft and paused campaigns keep
-// the deliveries pending for their launch or resume.
+// see eligibility.go). The deliveries are pending: the workers' feeder
+// hands those of running campaigns to the queue (letters, the postal
+// channel, wait for a print batch instead: postal.go). A completed
+// campaign that gains contacts to send to goes back to running (its status
+// is re-read for every batch, as the campaign may change during a long
+// import); a campaign cancelled during the import stops it.
 //
 // Columns are recognised by their header in English, Norwegian, Swedish,
 // Danish, Dutch and German (see ImportOptions.Map to override). Columns
@@ -103,10 +98,6 @@ const DefaultImportBatch = 1000
 // are written to opt.Rejects and stored with Store.AddRejects, one line per
 // problem. A malformed row never stops the import. A store failure does: the error names the rows of the failed
 // batch, and running the same import again resumes where it stopped.
-//
-// A failure in the queue does not stop the import either: it is logged,
-// the rest of the import leaves its deliveries pending, and the reconciler
-// queues them.
 func (im *Importer) Import(ctx context.Context, c *Campaign, r io.Reader, opt ImportOptions) (*ImportRun, error) {
 	if c == nil {
 		return nil, Errorf(EINVALID, "import: no campaign given")
@@ -169,7 +160,7 @@ func (im *Importer) Import(ctx context.Context, c *Campaign, r io.Reader, opt Im
 		return nil, fmt.Errorf("import %s: record import run (every row up to %d is stored): %w", source, cr.LastRow(), err)
 	}
 	st.log.Info("import finished", "read", run.Read, "accepted", run.Accepted, "rejected", run.Rejected,
-		"warnings", run.Warnings, "duplicates", run.Duplicates, "queued", st.queued, "bytes", counter.n,
+		"warnings", run.Warnings, "duplicates", run.Duplicates, "bytes", counter.n,
 		"duration", run.FinishedAt.Sub(run.StartedAt))
 	return run, nil
 }
@@ -203,8 +194,6 @@ type importState struct {
 	firstRow   int // first row of the current batch (0 = none yet)
 	lastRow    int
 	rejectsCSV *csv.Writer
-	queueDown  bool // an Enqueue failed: leave the rest to the reconciler
-	queued     int
 }
 
 func (st *importState) add(row *ImportRow) error {
@@ -293,63 +282,32 @@ func (st *importState) flushReport() error {
 	return nil
 }
 
-// dispatch queues the new pending deliveries if the campaign is running.
+// dispatch looks at the campaign after a batch that added pending
+// deliveries: a completed campaign runs again, so the feeder picks them
+// up, and a cancelled one stops the import.
 func (st *importState) dispatch(ctx context.Context, ds []Delivery, now time.Time) error {
-	var pending []Delivery
-	for _, d := range ds {
-		if d.State == StatePending && d.ID != 0 {
-			pending = append(pending, d)
-		}
-	}
-	if len(pending) == 0 {
+	if !slices.ContainsFunc(ds, func(d Delivery) bool { return d.ID != 0 && Queueable(&d) }) {
 		return nil
 	}
 	cur, err := st.im.Store.Campaign(ctx, st.c.ID)
 	if err != nil {
 		return fmt.Errorf("read campaign status: %w", err)
 	}
-	switch cur.Status {
-	case CampaignRunning:
-	case CampaignCompleted:
-		err := st.im.Store.SetCampaignStatus(ctx, st.c.ID, []CampaignStatus{CampaignCompleted}, CampaignRunning, now)
-		switch {
-		case errors.Is(err, ErrStale):
-			// Someone else moved it: act on what it is now.
-			if cur, err = st.im.Store.Campaign(ctx, st.c.ID); err != nil {
-				return fmt.Errorf("read campaign status: %w", err)
-			}
-			if cur.Status != CampaignRunning {
-				return st.stopIfCancelled(ctx, cur, now)
-			}
-		case err != nil:
-			return fmt.Errorf("reopen completed campaign: %w", err)
-		default:
-			st.log.Info("completed campaign reopened for new contacts", "pending", len(pending))
-		}
-	default:
+	if cur.Status != CampaignCompleted {
 		return st.stopIfCancelled(ctx, cur, now)
 	}
-	pending = slices.DeleteFunc(pending, func(d Delivery) bool { return !Queueable(&d) }) // letters wait for a print batch
-	if st.im.Queue == nil || st.queueDown || len(pending) == 0 {
-		return nil
+	err = st.im.Store.SetCampaignStatus(ctx, st.c.ID, []CampaignStatus{CampaignCompleted}, CampaignRunning, now)
+	switch {
+	case errors.Is(err, ErrStale):
+		// Someone else moved it: act on what it is now.
+		if cur, err = st.im.Store.Campaign(ctx, st.c.ID); err != nil {
+			return fmt.Errorf("read campaign status: %w", err)
+		}
+		return st.stopIfCancelled(ctx, cur, now)
+	case err != nil:
+		return fmt.Errorf("reopen completed campaign: %w", err)
 	}
-	ids := make([]int64, len(pending))
-	jobs := make([]Job, len(pending))
-	for i := range pending {
-		ids[i] = pending[i].ID
-		jobs[i] = JobOf(&pending[i])
-	}
-	if err := st.im.Store.MarkQueued(ctx, ids, now); err != nil {
-		return fmt.Errorf("mark %d deliveries queued: %w", len(ids), err)
-	}
-	res, err := st.im.Queue.Enqueue(ctx, jobs...)
-	if err != nil {
-		st.queueDown = true
-		st.log.Warn("enqueue failed; the rest of the import stays pending for the reconciler",
-			"deliveries", len(jobs), "first_delivery", ids[0], "err", err)
-		return nil
-	}
-	st.queued += res.Enqueued + res.Present
+	st.log.Info("completed campaign reopened for new contacts")
 	return nil
 }
 

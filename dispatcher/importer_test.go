@@ -33,7 +33,6 @@ type importTestStore struct {
 	rejects      []Reject
 	rejectHashes map[string]bool
 	runs         []ImportRun
-	marked       []int64
 	batchSizes   []int
 	calls        []string
 	importCalls  int
@@ -149,21 +148,6 @@ func (s *importTestStore) RecordImport(_ context.Context, r *ImportRun) error {
 	return nil
 }
 
-func (s *importTestStore) MarkQueued(_ context.Context, ids []int64, _ time.Time) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.call("MarkQueued")
-	for _, id := range ids {
-		d := s.deliveries[id]
-		if d == nil || d.State != StatePending {
-			return fmt.Errorf("mark queued %d: %w", id, ErrStale)
-		}
-		d.State = StateQueued
-	}
-	s.marked = append(s.marked, ids...)
-	return nil
-}
-
 func (s *importTestStore) CancelUnsent(_ context.Context, _ int64, _ time.Time) (int64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -186,31 +170,11 @@ func (s *importTestStore) byExternalID() map[string]Contact {
 	return m
 }
 
-// importTestQueue records enqueued jobs.
-type importTestQueue struct {
-	mu   sync.Mutex
-	jobs []Job
-	err  error
-}
-
-func (q *importTestQueue) Enqueue(_ context.Context, jobs ...Job) (EnqueueResult, error) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if q.err != nil {
-		return EnqueueResult{}, q.err
-	}
-	q.jobs = append(q.jobs, jobs...)
-	return EnqueueResult{Enqueued: len(jobs)}, nil
-}
-
 var importTestNow = time.Date(2025, 3, 4, 10, 0, 0, 0, time.UTC)
 
-func importTest(t testing.TB, st *importTestStore, q Queue, in []byte, opt ImportOptions) (*ImportRun, error) {
+func importTest(t testing.TB, st *importTestStore, in []byte, opt ImportOptions) (*ImportRun, error) {
 	t.Helper()
 	im := &Importer{Store: st, Now: func() time.Time { return importTestNow }}
-	if q != nil {
-		im.Queue = q
-	}
 	c, err := st.Campaign(context.Background(), st.campaign.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -280,7 +244,7 @@ func TestImportEncodingsRoundTrip(t *testing.T) {
 				t.Errorf("encoding %q, want %q", cr.Encoding(), tt.want)
 			}
 			st := newImportTestStore(CampaignDraft)
-			run, err := importTest(t, st, nil, tt.in, ImportOptions{Encoding: tt.encoding})
+			run, err := importTest(t, st, tt.in, ImportOptions{Encoding: tt.encoding})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -355,7 +319,7 @@ func TestImportHeaderMapping(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			st := newImportTestStore(CampaignDraft)
-			run, err := importTest(t, st, nil, []byte(tt.header+"\n"+tt.row+"\n"), tt.opt)
+			run, err := importTest(t, st, []byte(tt.header+"\n"+tt.row+"\n"), tt.opt)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -394,7 +358,7 @@ func TestImportHeaderErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			st := newImportTestStore(CampaignDraft)
 			st.calls = nil
-			_, err := importTest(t, st, nil, []byte(tt.in), tt.opt)
+			_, err := importTest(t, st, []byte(tt.in), tt.opt)
 			if err == nil {
 				t.Fatal("import succeeded, want an error")
 			}
@@ -434,7 +398,7 @@ func TestImportBadRowsKeepGoodRows(t *testing.T) {
 		"13;Mia;mia@example.no;;NO\n" // 15 ok
 	var report bytes.Buffer
 	st := newImportTestStore(CampaignDraft)
-	run, err := importTest(t, st, nil, []byte(in), ImportOptions{Rejects: &report, BatchSize: 3})
+	run, err := importTest(t, st, []byte(in), ImportOptions{Rejects: &report, BatchSize: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -515,7 +479,7 @@ func TestImportBadRowsKeepGoodRows(t *testing.T) {
 	}
 
 	// Importing the same file again adds no contacts and no rejects.
-	run2, err := importTest(t, st, nil, []byte(in), ImportOptions{BatchSize: 3})
+	run2, err := importTest(t, st, []byte(in), ImportOptions{BatchSize: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -536,7 +500,7 @@ func TestImportRegionAdvice(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			st := newImportTestStore(CampaignDraft)
-			run, err := importTest(t, st, nil, []byte(tt.in), ImportOptions{Region: tt.region})
+			run, err := importTest(t, st, []byte(tt.in), ImportOptions{Region: tt.region})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -563,7 +527,7 @@ func TestImportStrict(t *testing.T) {
 	for _, strict := range []bool{false, true} {
 		t.Run(fmt.Sprint("strict=", strict), func(t *testing.T) {
 			st := newImportTestStore(CampaignDraft)
-			run, err := importTest(t, st, nil, []byte(in), ImportOptions{Strict: strict})
+			run, err := importTest(t, st, []byte(in), ImportOptions{Strict: strict})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -598,7 +562,7 @@ func TestImportDuplicates(t *testing.T) {
 		";;;0047 912 34 567\n" + // same phone
 		"2;Kari;kari@example.no;\n"
 	st := newImportTestStore(CampaignDraft)
-	run, err := importTest(t, st, nil, []byte(in), ImportOptions{BatchSize: 2})
+	run, err := importTest(t, st, []byte(in), ImportOptions{BatchSize: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -611,103 +575,48 @@ func TestImportDuplicates(t *testing.T) {
 	}
 }
 
-func TestImportQueueing(t *testing.T) {
+func TestImportIntoCampaignStates(t *testing.T) {
 	// Row 3 has no e-mail: its e-mail delivery is skipped and SMS pending.
+	// The importer queues nothing itself: the deliveries are pending, and
+	// the workers' feeder hands those of running campaigns to the queue.
+	// A completed campaign that gains people runs again.
 	in := "id;epost;mobil\n1;a@example.no;\n2;b@example.no;+4791234567\n3;;+4741234567\n4;;\n5;e@example.no;\n"
 	tests := []struct {
 		status     CampaignStatus
-		queue      bool
-		wantQueued bool
 		wantStatus CampaignStatus
 	}{
-		{CampaignDraft, true, false, CampaignDraft},
-		{CampaignPaused, true, false, CampaignPaused},
-		{CampaignRunning, true, true, CampaignRunning},
-		{CampaignCompleted, true, true, CampaignRunning},
-		{CampaignRunning, false, false, CampaignRunning},
-		{CampaignCompleted, false, false, CampaignRunning},
+		{CampaignDraft, CampaignDraft},
+		{CampaignPaused, CampaignPaused},
+		{CampaignRunning, CampaignRunning},
+		{CampaignCompleted, CampaignRunning},
 	}
 	for _, tt := range tests {
-		t.Run(fmt.Sprintf("%s queue=%v", tt.status, tt.queue), func(t *testing.T) {
+		t.Run(string(tt.status), func(t *testing.T) {
 			st := newImportTestStore(tt.status)
-			q := &importTestQueue{}
-			var qi Queue
-			if tt.queue {
-				qi = q
-			}
-			run, err := importTest(t, st, qi, []byte(in), ImportOptions{BatchSize: 2})
+			run, err := importTest(t, st, []byte(in), ImportOptions{BatchSize: 2})
 			if err != nil {
 				t.Fatal(err)
 			}
 			if run.Accepted != 4 || run.Rejected != 1 {
 				t.Fatalf("run %+v", run)
 			}
-			var pending []int64
-			for id, d := range st.deliveries {
-				if d.State == StatePending || d.State == StateQueued {
-					pending = append(pending, id)
+			pending := 0
+			for _, d := range st.deliveries {
+				switch d.State {
+				case StatePending:
+					pending++
+				case StateSkipped:
+				default:
+					t.Errorf("delivery %d is %s after import", d.ID, d.State)
 				}
 			}
-			slices.Sort(pending)
-			if len(pending) != 4 {
-				t.Fatalf("%d deliveries to send, want 4", len(pending))
+			if pending != 4 {
+				t.Fatalf("%d deliveries pending, want 4", pending)
 			}
 			if st.campaign.Status != tt.wantStatus {
 				t.Errorf("campaign status %s, want %s", st.campaign.Status, tt.wantStatus)
 			}
-			if !tt.wantQueued {
-				if len(st.marked) != 0 || len(q.jobs) != 0 {
-					t.Errorf("marked %v, enqueued %v; want nothing queued", st.marked, q.jobs)
-				}
-				return
-			}
-			marked := slices.Sorted(slices.Values(st.marked))
-			if !slices.Equal(marked, pending) {
-				t.Errorf("marked queued %v, want %v", marked, pending)
-			}
-			var jobIDs []int64
-			for _, j := range q.jobs {
-				d := st.deliveries[j.DeliveryID]
-				if d == nil || j != JobOf(d) || d.State != StateQueued || j.CampaignID != 7 || j.ContactID == 0 {
-					t.Errorf("job %+v does not match delivery %+v", j, d)
-				}
-				jobIDs = append(jobIDs, j.DeliveryID)
-			}
-			if !slices.Equal(slices.Sorted(slices.Values(jobIDs)), pending) {
-				t.Errorf("jobs for %v, want %v", jobIDs, pending)
-			}
-			// Each batch is marked before it is enqueued.
-			if i, j := slices.Index(st.calls, "MarkQueued"), slices.Index(st.calls, "ImportContacts"); i < j {
-				t.Errorf("calls %v", st.calls)
-			}
 		})
-	}
-}
-
-func TestImportLaunchDuringImport(t *testing.T) {
-	in := "id;epost\n1;a@example.no\n2;b@example.no\n3;c@example.no\n4;d@example.no\n"
-	st := newImportTestStore(CampaignDraft)
-	st.onImport = func(call int) {
-		if call == 2 {
-			st.mu.Lock()
-			st.campaign.Status = CampaignRunning
-			st.mu.Unlock()
-		}
-	}
-	q := &importTestQueue{}
-	if _, err := importTest(t, st, q, []byte(in), ImportOptions{BatchSize: 2}); err != nil {
-		t.Fatal(err)
-	}
-	var queuedContacts []string
-	for _, j := range q.jobs {
-		for _, c := range st.contacts {
-			if c.ID == j.ContactID {
-				queuedContacts = append(queuedContacts, c.ExternalID)
-			}
-		}
-	}
-	if !slices.Equal(queuedContacts, []string{"3", "4"}) {
-		t.Errorf("queued contacts %v, want the batch imported after launch (3, 4)", queuedContacts)
 	}
 }
 
@@ -716,7 +625,7 @@ func TestImportCancelledCampaign(t *testing.T) {
 	t.Run("before", func(t *testing.T) {
 		st := newImportTestStore(CampaignCancelled)
 		st.calls = nil
-		_, err := importTest(t, st, nil, []byte(in), ImportOptions{})
+		_, err := importTest(t, st, []byte(in), ImportOptions{})
 		if ErrorCode(err) != ECONFLICT || len(st.contacts) != 0 {
 			t.Fatalf("err %v (%s), %d contacts", err, ErrorCode(err), len(st.contacts))
 		}
@@ -730,13 +639,12 @@ func TestImportCancelledCampaign(t *testing.T) {
 				st.mu.Unlock()
 			}
 		}
-		q := &importTestQueue{}
-		_, err := importTest(t, st, q, []byte(in), ImportOptions{BatchSize: 2})
+		_, err := importTest(t, st, []byte(in), ImportOptions{BatchSize: 2})
 		if ErrorCode(err) != ECONFLICT || !strings.Contains(err.Error(), "cancelled") || !strings.Contains(err.Error(), "rows 4-5") {
 			t.Fatalf("err %v (%s)", err, ErrorCode(err))
 		}
-		if !slices.Contains(st.calls, "CancelUnsent") || len(q.jobs) != 2 {
-			t.Errorf("calls %v, jobs %d", st.calls, len(q.jobs))
+		if !slices.Contains(st.calls, "CancelUnsent") {
+			t.Errorf("calls %v", st.calls)
 		}
 		for _, d := range st.deliveries {
 			if d.State == StatePending {
@@ -750,7 +658,7 @@ func TestImportStoreFailureResumes(t *testing.T) {
 	in := "id;epost\n1;a@example.no\n2;b@example.no\n3;c@example.no\n4;d@example.no\n5;e@example.no\n"
 	st := newImportTestStore(CampaignDraft)
 	st.failImportAt = 2
-	_, err := importTest(t, st, nil, []byte(in), ImportOptions{BatchSize: 2})
+	_, err := importTest(t, st, []byte(in), ImportOptions{BatchSize: 2})
 	if err == nil {
 		t.Fatal("import succeeded despite a store failure")
 	}
@@ -763,43 +671,13 @@ func TestImportStoreFailureResumes(t *testing.T) {
 		t.Fatalf("after failure: %d contacts, %d runs", len(st.contacts), len(st.runs))
 	}
 	st.failImportAt = 0
-	run, err := importTest(t, st, nil, []byte(in), ImportOptions{BatchSize: 2})
+	run, err := importTest(t, st, []byte(in), ImportOptions{BatchSize: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
 	importTestCheckCounts(t, run)
 	if run.Accepted != 3 || run.Duplicates != 2 || len(st.contacts) != 5 {
 		t.Errorf("resume: run %+v, %d contacts", run, len(st.contacts))
-	}
-}
-
-func TestImportEnqueueFailureLeavesRestPending(t *testing.T) {
-	in := "id;epost\n1;a@example.no\n2;b@example.no\n3;c@example.no\n4;d@example.no\n"
-	st := newImportTestStore(CampaignRunning)
-	q := &importTestQueue{err: errors.New("redis: connection refused")}
-	var logs bytes.Buffer
-	im := &Importer{Store: st, Queue: q, Logger: slog.New(slog.NewTextHandler(&logs, nil))}
-	run, err := im.Import(context.Background(), &st.campaign, strings.NewReader(in), ImportOptions{BatchSize: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if run.Accepted != 4 {
-		t.Fatalf("run %+v", run)
-	}
-	if len(st.marked) != 2 {
-		t.Errorf("marked %v: only the first batch should be marked before the queue failed", st.marked)
-	}
-	pending := 0
-	for _, d := range st.deliveries {
-		if d.State == StatePending {
-			pending++
-		}
-	}
-	if pending != 2 {
-		t.Errorf("%d deliveries pending, want the second batch's 2", pending)
-	}
-	if !strings.Contains(logs.String(), "enqueue failed") {
-		t.Errorf("no warning logged: %s", logs.String())
 	}
 }
 
@@ -862,7 +740,7 @@ func TestImportStreams(t *testing.T) {
 func TestImportLogsNoPersonalData(t *testing.T) {
 	var logs bytes.Buffer
 	st := newImportTestStore(CampaignRunning)
-	im := &Importer{Store: st, Queue: &importTestQueue{err: errors.New("queue down")},
+	im := &Importer{Store: st,
 		Logger: slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug,
 			// Times and durations are digits that could match a number fragment by chance.
 			ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
@@ -928,7 +806,7 @@ func FuzzImportCSV(f *testing.F) {
 		}
 		var report bytes.Buffer
 		opt.Rejects = &report
-		run, err := importTest(t, st, &importTestQueue{}, in, opt)
+		run, err := importTest(t, st, in, opt)
 		if err != nil {
 			if ErrorCode(err) != EINVALID {
 				t.Fatalf("import failed with %v (code %s)", err, ErrorCode(err))

@@ -8,12 +8,13 @@ import (
 )
 
 // Operations are the operator's campaign controls: launch, pause, resume
-// and cancel. Each changes the campaign's status in the ledger first; the
-// queue follows (workers read the status before every send), so a control
-// takes effect on every worker within their campaign cache TTL.
+// and cancel. Each changes the campaign's status in the ledger; the queue
+// follows: the workers' feeders hand the pending deliveries of running
+// campaigns to the queue, and workers read the status before every batch,
+// so a control takes effect on every worker within their campaign cache
+// TTL.
 type Operations struct {
 	Store Store
-	Queue Queue // nil: pending deliveries wait for a worker's reconciler
 	Now   func() time.Time
 	Actor string // who is acting, for the audit log
 }
@@ -25,16 +26,16 @@ func (o *Operations) now() time.Time {
 	return time.Now()
 }
 
-// Launch starts a draft campaign (or a paused one) and queues its pending
-// deliveries.
+// Launch starts a draft campaign: the workers' feeders begin handing its
+// pending deliveries to the queue.
 func (o *Operations) Launch(ctx context.Context, c *Campaign) error {
-	return o.start(ctx, c, []CampaignStatus{CampaignDraft}, "launch")
+	return o.move(ctx, c, []CampaignStatus{CampaignDraft}, CampaignRunning, "launch")
 }
 
 // Resume continues a paused campaign where it stopped, clearing the
 // reason it paused itself, if any.
 func (o *Operations) Resume(ctx context.Context, c *Campaign) error {
-	if err := o.start(ctx, c, []CampaignStatus{CampaignPaused}, "resume"); err != nil {
+	if err := o.move(ctx, c, []CampaignStatus{CampaignPaused}, CampaignRunning, "resume"); err != nil {
 		return err
 	}
 	if c.Settings.PauseReason != "" {
@@ -42,14 +43,6 @@ func (o *Operations) Resume(ctx context.Context, c *Campaign) error {
 		return o.Store.SetCampaignSettings(ctx, c.ID, c.Settings)
 	}
 	return nil
-}
-
-func (o *Operations) start(ctx context.Context, c *Campaign, from []CampaignStatus, verb string) error {
-	if err := o.move(ctx, c, from, CampaignRunning, verb); err != nil {
-		return err
-	}
-	_, err := QueueUnfinished(ctx, o.Store, o.Queue, c.ID, []State{StatePending}, o.now())
-	return err
 }
 
 // Pause stops sending: queued jobs wait without using up retries.
@@ -89,52 +82,4 @@ func (o *Operations) move(ctx context.Context, c *Campaign, from []CampaignStatu
 		return fmt.Errorf("audit %s: %w", verb, err)
 	}
 	return nil
-}
-
-// QueueUnfinished pages through a campaign's deliveries in the given
-// states and queues them: pending ones are marked queued first. With a nil
-// queue it does nothing. It returns how many jobs were handed to the queue
-// (including ones the queue already held).
-func QueueUnfinished(ctx context.Context, st Store, q Queue, campaignID int64, states []State, at time.Time) (int, error) {
-	if q == nil {
-		return 0, nil
-	}
-	const page = 2000
-	total := 0
-	var after int64
-	for {
-		ds, err := st.Deliveries(ctx, DeliveryQuery{CampaignID: campaignID, States: states, AfterID: after, Limit: page})
-		if err != nil {
-			return total, fmt.Errorf("page deliveries of campaign %d: %w", campaignID, err)
-		}
-		if len(ds) == 0 {
-			return total, nil
-		}
-		after = ds[len(ds)-1].ID
-		var pending []int64
-		jobs := make([]Job, 0, len(ds))
-		for i := range ds {
-			if ds[i].Channel == Postal {
-				continue // letters wait for a print batch (postal.go), not for a worker
-			}
-			if ds[i].State == StatePending {
-				pending = append(pending, ds[i].ID)
-			}
-			jobs = append(jobs, JobOf(&ds[i]))
-		}
-		if len(pending) > 0 {
-			if err := st.MarkQueued(ctx, pending, at); err != nil {
-				return total, fmt.Errorf("mark queued: %w", err)
-			}
-		}
-		if len(jobs) > 0 {
-			if _, err := q.Enqueue(ctx, jobs...); err != nil {
-				return total, fmt.Errorf("enqueue: %w", err)
-			}
-		}
-		total += len(jobs)
-		if len(ds) < page {
-			return total, nil
-		}
-	}
 }

@@ -119,7 +119,7 @@ func (o *Outcomes) Apply(ctx context.Context, ev ProviderEvent) error {
 		if err := move(StateSuppressed, "the person opted out: "+ev.Diagnostic); err != nil {
 			return ignoreSettled(err)
 		}
-		return fallback(ctx, o.Store, o.Queue, camp, d, at)
+		return fallback(ctx, o.Store, camp, d, at)
 	case EventBounce:
 		return o.bounce(ctx, log, camp, d, ev, at, move)
 	}
@@ -145,7 +145,7 @@ func (o *Outcomes) bounce(ctx context.Context, log *slog.Logger, camp *Campaign,
 			return err
 		}
 		log.Info("address invalid (asynchronous bounce)", "code", ev.Code)
-		if err := fallback(ctx, o.Store, o.Queue, camp, d, at); err != nil {
+		if err := fallback(ctx, o.Store, camp, d, at); err != nil {
 			return err
 		}
 		return o.checkGuard(ctx, log, camp, at)
@@ -173,25 +173,25 @@ func (o *Outcomes) bounce(ctx context.Context, log *slog.Logger, camp *Campaign,
 	}
 	if soft >= limit {
 		log.Info("soft bounces exhausted; falling back", "soft_bounces", soft)
-		return fallback(ctx, o.Store, o.Queue, camp, d, at)
+		return fallback(ctx, o.Store, camp, d, at)
 	}
 	wait := o.SoftRetryAfter
 	if wait <= 0 {
 		wait = 4 * time.Hour
 	}
+	again := *d
+	again.Generation++
+	again.NotBefore = at.Add(wait)
 	err = o.Store.Transition(ctx, Transition{DeliveryID: d.ID, From: []State{StateBouncedSoft}, Generation: d.Generation,
-		To: StateQueued, BumpGeneration: true, At: at,
+		To: StateQueued, BumpGeneration: true, At: at, NotBefore: again.NotBefore,
 		Diagnostic: fmt.Sprintf("soft bounce %d of %d: sending again after %s", soft, limit, wait)})
 	if err != nil {
 		return ignoreSettled(err)
 	}
 	if o.Queue == nil || camp.Status != CampaignRunning {
-		return nil
+		return nil // queued in the ledger: the feeder's recovery or a full reconcile queues it
 	}
-	j := JobOf(d)
-	j.Generation++
-	j.NotBefore = at.Add(wait)
-	_, err = o.Queue.Enqueue(ctx, j)
+	_, err = o.Queue.Enqueue(ctx, NewJob(again))
 	return err
 }
 

@@ -39,26 +39,38 @@ func burst(rate float64) int {
 	return max(1, int(rate/10))
 }
 
-// pace applies quiet hours and rate limits before a send. It returns a
-// snooze when the job must wait, and a release func (never nil) to call
-// after the send.
-func (s *Worker) pace(ctx context.Context, camp *Campaign, ct *Contact, k ChannelKind, addr string) (func(), error) {
+// Waits the worker takes in its stride rather than handing a delivery back
+// to the queue: a rate limit's next slot or a busy recipient domain is
+// usually milliseconds away.
+const (
+	paceInlineWait = 2 * time.Second
+	paceDomainWait = 5 * time.Second
+)
+
+// pace applies the channel's rate limit and the recipient domain's
+// concurrency limit before a send. It waits for a slot when one is near;
+// otherwise it returns how long the delivery should wait in the queue.
+// release (never nil) is called after the send.
+func (s *Worker) pace(ctx context.Context, k ChannelKind, addr string) (release func(), wait time.Duration, err error) {
 	noop := func() {}
-	if k == SMS {
-		if wait, ok := quietWait(camp, ct, s.now()); ok {
-			return noop, &SnoozeError{After: wait, Reason: "quiet hours in the recipient's time zone"}
-		}
-	}
 	if s.Pacer == nil {
-		return noop, nil
+		return noop, 0, nil
 	}
 	if rate := s.Pacing.Rates[k]; rate > 0 {
-		ok, wait, err := s.Pacer.Allow(ctx, "send:"+string(k), rate, burst(rate))
-		if err != nil {
-			return noop, err
-		}
-		if !ok {
-			return noop, &SnoozeError{After: wait, Reason: "channel rate limit"}
+		for {
+			ok, after, err := s.Pacer.Allow(ctx, "send:"+string(k), rate, burst(rate))
+			if err != nil {
+				return noop, 0, err
+			}
+			if ok {
+				break
+			}
+			if after > paceInlineWait {
+				return noop, after, nil
+			}
+			if err := sleepCtx(ctx, after); err != nil {
+				return noop, 0, err
+			}
 		}
 	}
 	if k == Email && s.Pacing.DomainConcurrency > 0 {
@@ -68,16 +80,36 @@ func (s *Worker) pace(ctx context.Context, camp *Campaign, ct *Contact, k Channe
 			lease = 2 * time.Minute
 		}
 		name := "domain:" + domain
-		token, ok, err := s.Pacer.Acquire(ctx, name, s.Pacing.DomainConcurrency, lease)
-		if err != nil {
-			return noop, err
+		deadline := s.now().Add(paceDomainWait)
+		for {
+			token, ok, err := s.Pacer.Acquire(ctx, name, s.Pacing.DomainConcurrency, lease)
+			if err != nil {
+				return noop, 0, err
+			}
+			if ok {
+				return func() { _ = s.Pacer.Release(context.WithoutCancel(ctx), name, token) }, 0, nil
+			}
+			pause := 50*time.Millisecond + rand.N(150*time.Millisecond)
+			if s.now().Add(pause).After(deadline) {
+				return noop, 200*time.Millisecond + rand.N(300*time.Millisecond), nil
+			}
+			if err := sleepCtx(ctx, pause); err != nil {
+				return noop, 0, err
+			}
 		}
-		if !ok {
-			return noop, &SnoozeError{After: 200*time.Millisecond + rand.N(300*time.Millisecond), Reason: "recipient domain concurrency"}
-		}
-		return func() { _ = s.Pacer.Release(context.WithoutCancel(ctx), name, token) }, nil
 	}
-	return noop, nil
+	return noop, 0, nil
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 // quietWait reports how long an SMS to ct must wait for the campaign's

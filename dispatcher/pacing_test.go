@@ -2,7 +2,6 @@ package dispatcher_test
 
 import (
 	"context"
-	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -11,19 +10,27 @@ import (
 	"github.com/heraldhq/herald/store/storetest"
 )
 
-// countingPacer grants a fixed number of sends and domain slots.
+// countingPacer grants a fixed number of sends, then asks to wait; and a
+// fixed number of slots per domain.
 type countingPacer struct {
 	mu       sync.Mutex
 	tokens   int
+	wait     time.Duration
+	refill   bool // grant again after one refusal (the wait passed)
 	held     map[string]int
 	limitHit int
+	refused  int
 }
 
 func (p *countingPacer) Allow(_ context.Context, name string, rate float64, burst int) (bool, time.Duration, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.tokens == 0 {
-		return false, 750 * time.Millisecond, nil
+		p.refused++
+		if p.refill {
+			p.tokens = 1
+		}
+		return false, p.wait, nil
 	}
 	p.tokens--
 	return true, 0, nil
@@ -51,56 +58,60 @@ func TestPacing(t *testing.T) {
 	st := storetest.SQLite(t)
 	ctx := context.Background()
 	f := setup(t, st, person("a@example.no", "+4791000011"), person("b@example.no", "+4791000012"), person("c@example.no", "+4791000013"))
-	pacer := &countingPacer{tokens: 2, held: map[string]int{}}
+	pacer := &countingPacer{tokens: 2, wait: 30 * time.Second, held: map[string]int{}}
 	f.w.Pacer = pacer
 	f.w.Pacing = dispatcher.Pacing{Rates: map[dispatcher.ChannelKind]float64{dispatcher.Email: 5}, DomainConcurrency: 1}
+	f.w.Parallel = 1
 
-	for _, a := range []string{"a@example.no", "b@example.no"} {
-		if err := f.w.Handle(ctx, f.job(t, a, dispatcher.Email)); err != nil {
-			t.Fatal(err)
-		}
+	// Two tokens for three messages, and the next one half a minute away:
+	// the third goes back to the queue until then, not counted as a try.
+	before := time.Now()
+	if err := f.w.Handle(ctx, f.jobOf(t, dispatcher.Email, "a@example.no", "b@example.no", "c@example.no")); err != nil {
+		t.Fatal(err)
 	}
-	var sn *dispatcher.SnoozeError
-	if err := f.w.Handle(ctx, f.job(t, "c@example.no", dispatcher.Email)); !errors.As(err, &sn) || sn.After != 750*time.Millisecond {
-		t.Fatalf("rate limited send: %v", err)
+	c := f.deliveries(t, "c@example.no")[dispatcher.Email]
+	if c.State != dispatcher.StateQueued || c.NotBefore.Before(before.Add(30*time.Second)) || f.email.count() != 2 {
+		t.Fatalf("throttled delivery %+v, sent %d", c, f.email.count())
 	}
-	if d := f.deliveries(t, "c@example.no")[dispatcher.Email]; d.State != dispatcher.StateQueued {
-		t.Errorf("a throttled delivery must stay queued, is %s", d.State)
+	if len(f.q.jobs) != 1 || f.q.jobs[0].Tries != 0 || itemsOf(f.q.jobs...)[0] != c.ID {
+		t.Errorf("jobs %+v", f.q.jobs)
+	}
+	if evs, _ := st.Events(ctx, c.ID); statesOf(evs) != "pending" {
+		t.Errorf("a rate limit wrote history: %s", statesOf(evs))
 	}
 	if pacer.held["domain:example.no"] != 0 {
 		t.Errorf("domain slots not released: %v", pacer.held)
 	}
-	// The domain is full: the send waits.
-	pacer.tokens = 1
-	pacer.held["domain:example.no"] = 1
-	if err := f.w.Handle(ctx, f.job(t, "c@example.no", dispatcher.Email)); !errors.As(err, &sn) || pacer.limitHit != 1 {
-		t.Fatalf("domain concurrency: %v", err)
+
+	// A slot a moment away is waited for in the worker.
+	pacer.wait, pacer.refill = 20*time.Millisecond, true
+	due := c.NotBefore.Add(time.Second)
+	f.w.Now = func() time.Time { return due }
+	if err := f.w.Handle(ctx, f.q.jobs[0]); err != nil {
+		t.Fatal(err)
 	}
-	if f.email.count() != 2 {
-		t.Errorf("sent %d", f.email.count())
+	if got := f.deliveries(t, "c@example.no")[dispatcher.Email]; got.State != dispatcher.StateSent || pacer.refused != 2 {
+		t.Errorf("after a short wait: %+v, refused %d", got, pacer.refused)
 	}
 }
 
-func TestQuietHours(t *testing.T) {
+func TestPacingDomainFull(t *testing.T) {
 	st := storetest.SQLite(t)
 	ctx := context.Background()
-	f := setup(t, st, person("", "+4791000021"))
-	c, _ := st.Campaign(ctx, f.camp.ID)
-	c.Settings.QuietHours = "08:00-21:00"
-	if err := st.SetCampaignSettings(ctx, c.ID, c.Settings); err != nil {
+	f := setup(t, st, person("d@example.no", "+4791000014"))
+	pacer := &countingPacer{tokens: 10, held: map[string]int{"domain:example.no": 1}}
+	f.w.Pacer = pacer
+	f.w.Pacing = dispatcher.Pacing{DomainConcurrency: 1}
+	// A clock that runs a second per look, so the worker's few seconds of
+	// patience pass at once.
+	var tick time.Duration
+	start := time.Now()
+	f.w.Now = func() time.Time { tick += time.Second; return start.Add(tick) }
+	if err := f.w.Handle(ctx, f.job(t, "d@example.no", dispatcher.Email)); err != nil {
 		t.Fatal(err)
 	}
-	oslo, _ := time.LoadLocation("Europe/Oslo")
-	night := time.Date(2026, 11, 22, 23, 30, 0, 0, oslo)
-	w := &dispatcher.Worker{Store: st, Channels: f.w.Channels, Now: func() time.Time { return night }}
-	var sn *dispatcher.SnoozeError
-	err := w.Handle(ctx, f.job(t, "+4791000021", dispatcher.SMS))
-	if !errors.As(err, &sn) || sn.After < 8*time.Hour+30*time.Minute || sn.After > 8*time.Hour+36*time.Minute {
-		t.Fatalf("SMS at 23:30 in Oslo: %v, want a wait until 08:00", err)
-	}
-	morning := time.Date(2026, 11, 23, 8, 5, 0, 0, oslo)
-	w = &dispatcher.Worker{Store: st, Channels: f.w.Channels, Now: func() time.Time { return morning }}
-	if err := w.Handle(ctx, f.job(t, "+4791000021", dispatcher.SMS)); err != nil || f.sms.count() != 1 {
-		t.Fatalf("SMS at 08:05: %v, sent %d", err, f.sms.count())
+	d := f.deliveries(t, "d@example.no")[dispatcher.Email]
+	if d.State != dispatcher.StateQueued || pacer.limitHit == 0 || f.email.count() != 0 || len(f.q.jobs) != 1 {
+		t.Errorf("delivery to a full domain %+v, limit hit %d, sent %d, jobs %d", d, pacer.limitHit, f.email.count(), len(f.q.jobs))
 	}
 }

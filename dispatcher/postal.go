@@ -124,7 +124,6 @@ func Queueable(d *Delivery) bool { return d.State == StatePending && d.Channel !
 // what the mail house reports back.
 type Mailroom struct {
 	Store Store
-	Queue Queue // for the fallback after a returned letter; nil leaves it pending for the reconciler
 	Now   func() time.Time
 	// Logger gets IDs and counts, never names or addresses; nil discards.
 	Logger *slog.Logger
@@ -246,7 +245,7 @@ func (p *Mailroom) admit(ctx context.Context, log *slog.Logger, c *Campaign, n *
 		}
 		log.Info("letter not batched", "delivery", d.ID, "state", string(to))
 		if fall {
-			return false, fallback(ctx, p.Store, p.Queue, c, d, p.now())
+			return false, fallback(ctx, p.Store, c, d, p.now())
 		}
 		return false, nil
 	}
@@ -430,7 +429,7 @@ func (p *Mailroom) Returned(ctx context.Context, batchID, deliveryID int64, note
 		return nil, fmt.Errorf("audit returned letter %d: %w", d.ID, err)
 	}
 	p.log().Info("letter returned", "campaign", c.ID, "batch", batchID, "delivery", d.ID)
-	if err := fallback(ctx, p.Store, p.Queue, c, d, now); err != nil {
+	if err := fallback(ctx, p.Store, c, d, now); err != nil {
 		return nil, err
 	}
 	return p.Store.Delivery(ctx, d.ID)

@@ -20,8 +20,9 @@ type letterFixture struct {
 	st    dispatcher.Store
 	camp  *dispatcher.Campaign
 	email *scriptChannel
-	q     *recordQueue
+	q     *memQueue
 	w     *dispatcher.Worker
+	feed  *dispatcher.Feeder
 	room  *dispatcher.Mailroom
 	now   time.Time
 }
@@ -40,35 +41,44 @@ func letterSetup(t *testing.T, st dispatcher.Store, policy dispatcher.Policy, se
 	if err := st.CreateCampaign(ctx, camp, ts); err != nil {
 		t.Fatal(err)
 	}
-	f := &letterFixture{st: st, camp: camp, q: &recordQueue{}, now: time.Now(),
+	f := &letterFixture{st: st, camp: camp, q: &memQueue{}, now: time.Now(),
 		email: &scriptChannel{kind: dispatcher.Email, fail: map[string]error{}}}
 	f.w = &dispatcher.Worker{Store: st, Queue: f.q, Channels: map[dispatcher.ChannelKind]dispatcher.Channel{
 		dispatcher.Email: f.email, dispatcher.SMS: &scriptChannel{kind: dispatcher.SMS, fail: map[string]error{}}}}
-	f.room = &dispatcher.Mailroom{Store: st, Queue: f.q, Actor: "test"}
+	f.feed = &dispatcher.Feeder{Store: st, Queue: f.q}
+	f.room = &dispatcher.Mailroom{Store: st, Actor: "test"}
 	im := &dispatcher.Importer{Store: st}
 	if _, err := im.Import(ctx, camp, strings.NewReader(csvText), dispatcher.ImportOptions{Source: "letters.csv"}); err != nil {
 		t.Fatal(err)
 	}
-	ops := &dispatcher.Operations{Store: st, Queue: f.q, Actor: "test"}
+	ops := &dispatcher.Operations{Store: st, Actor: "test"}
 	if err := ops.Launch(ctx, camp); err != nil {
 		t.Fatal(err)
 	}
 	return f
 }
 
-// drain runs every queued job until the queue is empty.
+// drain feeds the queue and runs its jobs until nothing is left.
 func (f *letterFixture) drain(t *testing.T) {
 	t.Helper()
-	for i := 0; i < len(f.q.jobs); i++ {
-		j := f.q.jobs[i]
-		j.MaxRetry = 3
-		if j.Channel == dispatcher.Postal {
-			t.Fatalf("a letter reached the queue: %+v", j)
+	for range 100 {
+		if _, err := f.feed.Feed(context.Background()); err != nil {
+			t.Fatal(err)
 		}
-		if err := f.w.Handle(context.Background(), j); err != nil {
-			t.Fatalf("job %+v: %v", j, err)
+		jobs := f.q.take()
+		if len(jobs) == 0 {
+			return
+		}
+		for _, j := range jobs {
+			if j.Channel == dispatcher.Postal {
+				t.Fatalf("a letter reached the queue: %+v", j)
+			}
+			if err := f.w.Handle(context.Background(), j); err != nil {
+				t.Fatalf("job %+v: %v", j, err)
+			}
 		}
 	}
+	t.Fatal("the queue did not drain")
 }
 
 func (f *letterFixture) byExternalID(t *testing.T, id string) (dispatcher.Contact, map[dispatcher.ChannelKind]dispatcher.Delivery) {
@@ -107,16 +117,17 @@ func TestPostalBatchLifecycle(t *testing.T) {
 		f.email.fail["dead@example.com"] = &dispatcher.SendError{Class: dispatcher.Invalid, Code: "550 5.1.1"}
 		f.drain(t)
 
-		// Letters are pending and unfinished; the reconciler never queues
-		// them and does not complete the campaign.
+		// Letters are pending and unfinished; neither the reconciler nor
+		// the feeder ever queues them, and the campaign is not complete.
 		rec := &dispatcher.Reconciler{Store: st, Queue: f.q}
 		before := len(f.q.jobs)
 		res, err := rec.Run(ctx, true)
 		if err != nil {
 			t.Fatal(err)
 		}
+		f.drain(t)
 		if len(f.q.jobs) != before || res.Completed != 0 {
-			t.Fatalf("reconciler queued %d jobs and completed %d campaigns while letters wait", len(f.q.jobs)-before, res.Completed)
+			t.Fatalf("reconciler and feeder queued %d jobs and completed %d campaigns while letters wait", len(f.q.jobs)-before, res.Completed)
 		}
 		rep, err := st.Report(ctx, f.camp.ID)
 		if err != nil {
@@ -260,8 +271,12 @@ func TestPostalReturnedFallsBack(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, ds = f.byExternalID(t, "B1")
-		if sms := ds[dispatcher.SMS]; sms.State != dispatcher.StateQueued || len(f.q.jobs) != 1 || f.q.jobs[0].DeliveryID != sms.ID {
-			t.Errorf("after the return: sms %+v, jobs %+v", sms, f.q.jobs)
+		if sms := ds[dispatcher.SMS]; sms.State != dispatcher.StatePending {
+			t.Errorf("after the return: sms %+v", sms)
+		}
+		f.drain(t)
+		if _, ds = f.byExternalID(t, "B1"); ds[dispatcher.SMS].State != dispatcher.StateSent || len(f.q.jobs) != 1 {
+			t.Errorf("after draining: sms %+v, jobs %+v", ds[dispatcher.SMS], f.q.jobs)
 		}
 	})
 }
@@ -330,8 +345,8 @@ func TestWorkerRespectsConsent(t *testing.T) {
 		if ds[dispatcher.Email].State != dispatcher.StateSkipped || ds[dispatcher.Email].Diagnostic != dispatcher.ReasonNoConsent {
 			t.Errorf("email delivery = %+v", ds[dispatcher.Email])
 		}
-		if ds[dispatcher.SMS].State != dispatcher.StateQueued {
-			t.Errorf("sms delivery = %+v, want queued as the fallback", ds[dispatcher.SMS])
+		if ds[dispatcher.SMS].State != dispatcher.StatePending {
+			t.Errorf("sms delivery = %+v, want pending as the fallback", ds[dispatcher.SMS])
 		}
 	})
 }

@@ -6,16 +6,20 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"time"
 )
 
 // Reconciler makes Redis agree with the ledger. Redis is transport, never
 // the only copy: whatever it lost (a restart without persistence, an
 // evicted key, a task left active without a lease) the ledger still holds
-// as pending, queued or sending, and the reconciler queues it again. A
-// duplicate enqueue of work Redis still has is a no-op (the TaskID guard),
-// and a duplicate run is a no-op too (the ledger claim), so reconciling is
-// always safe.
+// as pending, queued or sending. The feeder recovers pending and queued
+// work whose jobs vanished (feed.go); the reconciler handles the rest:
+// scheduled launches, deliveries abandoned in sending, and campaigns with
+// nothing left to do. A full pass (`herald reconcile`) also queues every
+// queued delivery again and rewinds the feed cursors, for an operator who
+// knows Redis lost data. Duplicate jobs are harmless: the ledger claim
+// makes a second run a no-op, so reconciling is always safe.
 //
 // Crash policy for `sending`: a delivery that has been in sending longer
 // than StaleAfter was claimed by a worker that died between sending and
@@ -30,14 +34,17 @@ type Reconciler struct {
 	Logger *slog.Logger
 	// StaleAfter is how long a delivery may stay in sending before it is
 	// presumed abandoned. Default 10 minutes; it must exceed the longest
-	// send (the queue's task timeout).
+	// job (the queue's task timeout).
 	StaleAfter time.Duration
+	// BatchSize is how many deliveries a job carries (default
+	// DefaultBatchSize).
+	BatchSize int
 }
 
 // ReconcileResult counts what one pass did.
 type ReconcileResult struct {
 	Campaigns int // running campaigns looked at
-	Queued    int // deliveries handed to the queue
+	Queued    int // queued deliveries handed to the queue again (full pass)
 	Resent    int // stale sending deliveries sent again
 	Completed int // campaigns found finished and marked completed
 	Launched  int // scheduled campaigns launched
@@ -57,10 +64,9 @@ func (r *Reconciler) log() *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
-// Run makes one pass over every running campaign. With full set it
-// re-enqueues queued deliveries too (at worker start and in `herald
-// reconcile`); otherwise only pending ones, which nobody has queued yet
-// (imports made by a process without a shared queue, fallbacks).
+// Run makes one pass over every running campaign. With full set it also
+// queues every queued delivery again and rewinds the campaign's feed
+// cursors, so that everything unfinished is handed to the queue anew.
 func (r *Reconciler) Run(ctx context.Context, full bool) (ReconcileResult, error) {
 	var res ReconcileResult
 	camps, err := r.Store.Campaigns(ctx)
@@ -69,7 +75,7 @@ func (r *Reconciler) Run(ctx context.Context, full bool) (ReconcileResult, error
 	}
 	for _, c := range camps {
 		if c.Status == CampaignDraft && !c.Settings.ScheduledAt.IsZero() && !c.Settings.ScheduledAt.After(r.now()) {
-			ops := &Operations{Store: r.Store, Queue: r.Queue, Now: r.Now, Actor: "scheduler"}
+			ops := &Operations{Store: r.Store, Now: r.Now, Actor: "scheduler"}
 			err := ops.Launch(ctx, c)
 			if ErrorCode(err) == ECONFLICT {
 				continue // another worker launched it first
@@ -84,14 +90,17 @@ func (r *Reconciler) Run(ctx context.Context, full bool) (ReconcileResult, error
 			continue
 		}
 		res.Campaigns++
-		states := []State{StatePending}
 		if full {
-			states = []State{StatePending, StateQueued}
-		}
-		n, err := QueueUnfinished(ctx, r.Store, r.Queue, c.ID, states, r.now())
-		res.Queued += n
-		if err != nil {
-			return res, fmt.Errorf("reconcile campaign %s: %w", c.Name, err)
+			if fq, ok := r.Queue.(FeedQueue); ok {
+				if err := fq.ResetFed(ctx, c.ID); err != nil {
+					return res, fmt.Errorf("reconcile campaign %s: %w", c.Name, err)
+				}
+			}
+			n, err := requeueQueued(ctx, r.Store, r.Queue, c.ID, "", r.batchSize(), r.now(), false)
+			res.Queued += n
+			if err != nil {
+				return res, fmt.Errorf("reconcile campaign %s: %w", c.Name, err)
+			}
 		}
 		m, err := r.resendStale(ctx, c)
 		res.Resent += m
@@ -116,6 +125,15 @@ func (r *Reconciler) Run(ctx context.Context, full bool) (ReconcileResult, error
 	return res, nil
 }
 
+func (r *Reconciler) batchSize() int {
+	if r.BatchSize > 0 {
+		return r.BatchSize
+	}
+	return DefaultBatchSize
+}
+
+// resendStale takes back deliveries abandoned in sending, a page at a
+// time, as a new generation, and queues them.
 func (r *Reconciler) resendStale(ctx context.Context, c *Campaign) (int, error) {
 	stale := r.StaleAfter
 	if stale == 0 {
@@ -124,52 +142,57 @@ func (r *Reconciler) resendStale(ctx context.Context, c *Campaign) (int, error) 
 	n := 0
 	var after int64
 	for {
-		ds, err := r.Store.Deliveries(ctx, DeliveryQuery{CampaignID: c.ID, States: []State{StateSending}, AfterID: after, UpdatedBefore: r.now().Add(-stale), Limit: 1000})
+		now := r.now()
+		ds, err := r.Store.Deliveries(ctx, DeliveryQuery{CampaignID: c.ID, States: []State{StateSending}, AfterID: after, UpdatedBefore: now.Add(-stale), Limit: 1000})
 		if err != nil || len(ds) == 0 {
 			return n, err
 		}
 		after = ds[len(ds)-1].ID
+		ts := make([]Transition, len(ds))
 		for i := range ds {
 			d := &ds[i]
-			err := r.Store.Transition(ctx, Transition{
+			ts[i] = Transition{
 				DeliveryID: d.ID, From: []State{StateSending}, Generation: d.Generation, Attempt: d.Attempt,
-				To: StateQueued, BumpGeneration: true, At: r.now(),
+				To: StateQueued, BumpGeneration: true, At: now,
 				Diagnostic: "worker stopped while sending; outcome unknown, sending again",
-			})
-			if errors.Is(err, ErrStale) {
-				continue
 			}
-			if err != nil {
+		}
+		skipped, _, err := r.Store.Transitions(ctx, ts, nil)
+		if err != nil {
+			return n, err
+		}
+		ds = slices.DeleteFunc(ds, func(d Delivery) bool { return slices.Contains(skipped, d.ID) })
+		for i := range ds {
+			ds[i].Generation++
+			ds[i].State = StateQueued
+			ds[i].NotBefore = time.Time{}
+		}
+		if r.Queue != nil && len(ds) > 0 {
+			if _, err := r.Queue.Enqueue(ctx, JobsOf(ds, r.batchSize())...); err != nil {
 				return n, err
 			}
-			d.Generation++
-			d.State = StateQueued
-			if r.Queue != nil {
-				if _, err := r.Queue.Enqueue(ctx, JobOf(d)); err != nil {
-					return n, err
-				}
-			}
-			n++
-			r.log().Warn("resending delivery abandoned in sending", "campaign", c.ID, "delivery", d.ID)
+		}
+		n += len(ds)
+		if len(ds) > 0 {
+			r.log().Warn("resending deliveries abandoned in sending", "campaign", c.ID, "deliveries", len(ds))
 		}
 	}
 }
 
-// Loop runs a full pass, then a light pass every interval until ctx ends.
+// Loop runs a light pass now and then every interval until ctx ends. It
+// does not run a full pass: at a worker's start that would duplicate the
+// jobs other workers hold, and the feeder already recovers lost ones.
 func (r *Reconciler) Loop(ctx context.Context, every time.Duration) error {
-	if _, err := r.Run(ctx, true); err != nil && ctx.Err() == nil {
-		r.log().Error("reconcile failed", "err", err)
-	}
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
+		if _, err := r.Run(ctx, false); err != nil && ctx.Err() == nil {
+			r.log().Error("reconcile failed", "err", err)
+		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
-			if _, err := r.Run(ctx, false); err != nil && ctx.Err() == nil {
-				r.log().Error("reconcile failed", "err", err)
-			}
 		}
 	}
 }

@@ -56,8 +56,25 @@ type Store interface {
 	// Transition applies one conditional state change and appends its event
 	// in one transaction; ErrStale when the row is not as t expects.
 	Transition(ctx context.Context, t Transition) error
-	// MarkQueued moves the given pending deliveries to queued, with events.
-	MarkQueued(ctx context.Context, ids []int64, at time.Time) error
+	// Transitions applies many conditional state changes, each as
+	// Transition does, in one transaction, and returns the IDs of those
+	// whose row was not as expected (stale or missing); the others are
+	// applied. For each applied transition, the deliveries follow holds
+	// under its DeliveryID are inserted in the same transaction, as
+	// InsertDeliveries does, and returned with their IDs: a worker records
+	// a batch's outcomes and the fallbacks they call for at once, so that
+	// no outcome is recorded without its fallback.
+	Transitions(ctx context.Context, ts []Transition, follow map[int64][]Delivery) (stale []int64, inserted []Delivery, err error)
+	// Claim moves the deliveries of c.Items that are pending or queued, at
+	// the item's generation and due (NotBefore not after c.At), to sending
+	// with attempt c.Attempt, in one statement, and returns them with
+	// their contacts. Items not claimed (already taken, final, of another
+	// generation, not due) are left alone and not returned. No event is
+	// appended: the outcome's event records the send.
+	Claim(ctx context.Context, c Claim) ([]Claimed, error)
+	// PendingAfter returns up to limit of a campaign's pending deliveries on
+	// channel k with IDs above afterID, in ID order: the feeder's page.
+	PendingAfter(ctx context.Context, campaignID int64, k ChannelKind, afterID int64, limit int) ([]Delivery, error)
 	// Deliveries pages through a campaign's deliveries in the given states
 	// in ID order, starting after afterID; updatedBefore, if not zero,
 	// keeps only rows last changed before it.
@@ -73,6 +90,9 @@ type Store interface {
 	// insensitive), E.164 phone or external id: the support lookup.
 	FindContacts(ctx context.Context, query string) ([]Contact, error)
 	DeliveriesOf(ctx context.Context, contactID int64) ([]Delivery, error)
+	// DeliveriesOfContacts returns the deliveries of many contacts at
+	// once, by contact and then policy order.
+	DeliveriesOfContacts(ctx context.Context, contactIDs []int64) ([]Delivery, error)
 	Events(ctx context.Context, deliveryID int64) ([]Event, error)
 
 	// Report counts a campaign's contacts, outcomes and deliveries.
@@ -85,6 +105,9 @@ type Store interface {
 	// suppression list; IsSuppressed looks one up.
 	Suppress(ctx context.Context, s Suppression) error
 	IsSuppressed(ctx context.Context, channel ChannelKind, address string) (*Suppression, error)
+	// SuppressedAmong returns the entries of the suppression list among
+	// addresses on one channel, by address as given.
+	SuppressedAmong(ctx context.Context, channel ChannelKind, addresses []string) (map[string]Suppression, error)
 	// SuppressMany adds or refreshes many entries in one transaction, each
 	// as Suppress does, and returns how many addresses were new.
 	SuppressMany(ctx context.Context, ss []Suppression) (int, error)
@@ -140,9 +163,9 @@ type Store interface {
 // Transition is a conditional change of one delivery's state. The row must
 // be in one of From, at Generation, and, when Attempt is set, held by that
 // attempt. The row's attempt becomes NewAttempt (empty when it leaves
-// sending). Address and ProviderID are kept when empty here; Code and
-// Diagnostic are always replaced. One event with To and these details is
-// appended.
+// sending) and its NotBefore becomes NotBefore. Address and ProviderID are
+// kept when empty here; Code and Diagnostic are always replaced. One event
+// with To and these details is appended, unless NoEvent is set.
 type Transition struct {
 	DeliveryID     int64
 	From           []State
@@ -156,6 +179,24 @@ type Transition struct {
 	Code           string
 	Diagnostic     string
 	At             time.Time
+	NotBefore      time.Time
+	// NoEvent marks bookkeeping that is not part of the delivery's
+	// history: a claim handed back unused because the recipient's quiet
+	// hours began or a rate limit was reached.
+	NoEvent bool
+}
+
+// Claim asks the ledger for a batch of deliveries to send (Store.Claim).
+type Claim struct {
+	Items   []JobItem
+	Attempt string
+	At      time.Time
+}
+
+// Claimed is a delivery a worker now holds in sending, with its contact.
+type Claimed struct {
+	Delivery Delivery
+	Contact  Contact
 }
 
 // DeliveryQuery selects deliveries for paging.

@@ -12,18 +12,29 @@ import (
 	"time"
 )
 
-// Worker is the job handler of `herald worker`: it turns one queued delivery into one
-// message on one channel and records what happened.
+// Worker is the job handler of `herald worker`: it turns a job — a batch
+// of one campaign's queued deliveries on one channel — into messages and
+// records what happened to each.
 //
 // The ledger guards against the queue's at-least-once delivery: a job first
-// claims its delivery (queued → sending, with a random attempt id) and only
-// the run holding the claim sends and records the outcome. A job whose
-// delivery is already final, of another generation, or held by another run
-// does nothing. A crash between send and record leaves the delivery in
-// sending; the Reconciler resolves it after StaleAfter (see reconcile.go).
+// claims its deliveries (pending or queued → sending, with a random attempt
+// id, in one statement) and only the run holding a claim sends and records
+// the outcome. Deliveries already final, of another generation, or held by
+// another run are simply not claimed. A crash between send and record
+// leaves a delivery in sending; the Reconciler resolves it after
+// StaleAfter (see reconcile.go).
+//
+// A batch costs the ledger three round trips whatever its size — the
+// claim (which returns the contacts), one look at the suppression list,
+// and one transaction recording every outcome with its event — and the
+// queue two (take and finish the job); the messages themselves go out
+// Parallel at a time.
 type Worker struct {
-	Store    Store
-	Queue    Queue // for fallback deliveries; nil leaves them pending for the reconciler
+	Store Store
+	// Queue takes the deliveries of a batch that must be tried again later
+	// (a transient failure, quiet hours, a rate limit). Nil leaves them
+	// queued in the ledger for the reconciler.
+	Queue    Queue
 	Channels map[ChannelKind]Channel
 	Now      func() time.Time
 	Logger   *slog.Logger
@@ -38,11 +49,37 @@ type Worker struct {
 	// hours apply with or without them.
 	Pacer  Pacer
 	Pacing Pacing
+	// Parallel is how many messages of one batch are sent at once
+	// (default DefaultParallel).
+	Parallel int
+	// MaxRetry is how many times a delivery is tried again after transient
+	// failures before its channel is given up (default DefaultMaxRetry).
+	MaxRetry int
+	// RetryBase and RetryCap shape the back-off between those tries:
+	// RetryBase·2^n ±20 %, at most RetryCap (defaults 5 s and 10 min). A
+	// provider's longer Retry-After wins.
+	RetryBase time.Duration
+	RetryCap  time.Duration
 
 	mu    sync.Mutex
 	cache map[int64]*campaignEntry
 	guard guard
 }
+
+// Worker defaults.
+const (
+	// DefaultParallel is how many messages of a batch are in flight at
+	// once: sends wait on the SMTP relay or Twilio, not on the CPU.
+	DefaultParallel = 8
+	// DefaultMaxRetry is how many times a transiently failing delivery is
+	// tried again: with the default back-off (5 s doubling, capped at
+	// 10 min) eight retries span about 20 minutes.
+	DefaultMaxRetry = 8
+	// DefaultRetryBase is the first back-off after a transient failure.
+	DefaultRetryBase = 5 * time.Second
+	// DefaultRetryCap caps the back-off.
+	DefaultRetryCap = 10 * time.Minute
+)
 
 type campaignEntry struct {
 	mu      sync.Mutex
@@ -64,6 +101,16 @@ func (s *Worker) log() *slog.Logger {
 		return s.Logger
 	}
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+func (s *Worker) maxRetry() int {
+	if s.MaxRetry > 0 {
+		return s.MaxRetry
+	}
+	if s.MaxRetry < 0 {
+		return 0
+	}
+	return DefaultMaxRetry
 }
 
 // campaign returns the campaign and its compiled templates, from a cache
@@ -112,142 +159,56 @@ func (s *Worker) forget(id int64) {
 	s.mu.Unlock()
 }
 
-// Handle sends the delivery of job j. See Handler for what its errors mean.
+// Handle sends the deliveries of job j. See Handler for what its errors
+// mean: deliveries that fail one by one are recorded (and re-queued when
+// they may be tried again) and do not fail the job; an error means the
+// job as a whole could not be done (the ledger did not answer) and should
+// run again.
 func (s *Worker) Handle(ctx context.Context, j Job) error {
-	log := s.log().With("campaign", j.CampaignID, "delivery", j.DeliveryID, "channel", string(j.Channel))
+	log := s.log().With("campaign", j.CampaignID, "channel", string(j.Channel))
 	camp, notices, err := s.campaign(ctx, j.CampaignID)
 	if errors.Is(err, ErrNotFound) {
-		log.Info("dropping job of a deleted campaign")
+		log.Info("dropping job of a deleted campaign", "deliveries", len(j.Items))
 		return nil
 	}
 	if err != nil && camp == nil {
 		return err
 	}
-	d, err := s.Store.Delivery(ctx, j.DeliveryID)
-	if errors.Is(err, ErrNotFound) {
-		log.Info("dropping job of a deleted delivery")
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("load delivery %d: %w", j.DeliveryID, err)
-	}
-	if d.Generation != j.Generation || d.State.Final() {
-		return nil // stale or duplicate job: the ledger already has the answer
-	}
-	if d.State == StateSending {
-		// Another run holds the claim, or crashed holding it; the
-		// reconciler settles the latter after StaleAfter.
-		return nil
-	}
+	tmplErr := err
 	switch camp.Status {
 	case CampaignDraft, CampaignPaused:
 		return &SnoozeError{After: s.pauseSnooze(), Reason: "campaign " + string(camp.Status)}
 	case CampaignCancelled:
-		err := s.Store.Transition(ctx, Transition{
-			DeliveryID: d.ID, From: []State{StatePending, StateQueued}, Generation: d.Generation,
-			To: StateCancelled, Diagnostic: "campaign cancelled before sending", At: s.now(),
-		})
-		if err != nil && !errors.Is(err, ErrStale) {
-			return fmt.Errorf("cancel delivery %d: %w", d.ID, err)
-		}
-		return nil
+		return s.cancel(ctx, j)
 	}
-	ch := s.Channels[d.Channel]
+	ch := s.Channels[j.Channel]
 	if ch == nil {
-		return &PermanentError{Err: fmt.Errorf("no %s channel configured in this worker", d.Channel)}
+		return &PermanentError{Err: fmt.Errorf("no %s channel configured in this worker", j.Channel)}
 	}
-	if err != nil { // templates failed to compile: nothing of this campaign can be sent
-		return s.finish(ctx, log, camp, d, "", StateFailed, "", "", "template error: "+err.Error(), false)
-	}
-	ct, err := s.Store.Contact(ctx, d.ContactID)
-	if err != nil {
-		return fmt.Errorf("load contact %d: %w", d.ContactID, err)
-	}
-	addr := ct.Address(d.Channel)
-	if addr == "" {
-		return s.finish(ctx, log, camp, d, "", StateSkipped, "", "", "no "+addressNoun(d.Channel)+" on record", true)
-	}
-	if why := Ineligible(camp.Settings, ct, d.Channel); why != "" { // the campaign's rules changed after planning
-		return s.finish(ctx, log, camp, d, "", StateSkipped, "", "", why, true)
-	}
-	if sup, err := s.Store.IsSuppressed(ctx, d.Channel, addr); err != nil {
-		return fmt.Errorf("check suppression: %w", err)
-	} else if sup != nil {
-		return s.finish(ctx, log, camp, d, "", StateSuppressed, "", "", "on the suppression list: "+sup.Reason, true)
-	}
-	msg, err := notices.Render(camp, ct, d.Channel)
-	if err != nil {
-		return s.finish(ctx, log, camp, d, "", StateFailed, "", "", err.Error(), false)
-	}
-	msg.DeliveryID = d.ID
-	release, err := s.pace(ctx, camp, ct, d.Channel, addr)
-	if err != nil {
-		return err
-	}
-	defer release()
-
 	attempt := newAttemptID()
-	err = s.Store.Transition(ctx, Transition{
-		DeliveryID: d.ID, From: []State{StatePending, StateQueued}, Generation: d.Generation,
-		To: StateSending, NewAttempt: attempt, Address: addr, At: s.now(),
-	})
-	if errors.Is(err, ErrStale) {
-		return nil // another run claimed it first
-	}
+	claimed, err := s.Store.Claim(ctx, Claim{Items: j.Items, Attempt: attempt, At: s.now()})
 	if err != nil {
-		return fmt.Errorf("claim delivery %d: %w", d.ID, err)
+		return fmt.Errorf("claim %d deliveries: %w", len(j.Items), err)
 	}
+	if len(claimed) == 0 {
+		return nil // a duplicate or stale job: the ledger already has the answers
+	}
+	b := &batch{w: s, ch: ch, camp: camp, notices: notices, tmplErr: tmplErr, job: j, attempt: attempt, log: log}
+	return b.run(ctx, claimed)
+}
 
-	rcpt, sendErr := ch.Send(ctx, msg)
-	if sendErr == nil {
-		return s.finish(ctx, log, camp, d, attempt, StateSent, rcpt.ProviderID, rcpt.Code, rcpt.Detail, false)
+// cancel records the job's unsent deliveries as cancelled; CancelUnsent
+// did most of them when the campaign was cancelled.
+func (s *Worker) cancel(ctx context.Context, j Job) error {
+	ts := make([]Transition, len(j.Items))
+	for i, it := range j.Items {
+		ts[i] = Transition{DeliveryID: it.DeliveryID, From: []State{StatePending, StateQueued}, Generation: it.Generation,
+			To: StateCancelled, Diagnostic: "campaign cancelled before sending", At: s.now()}
 	}
-	var se *SendError
-	code, diag := "", sendErr.Error()
-	if errors.As(sendErr, &se) {
-		code, diag = se.Code, se.Diagnostic
-		if diag == "" {
-			diag = se.Error()
-		}
+	if _, _, err := s.Store.Transitions(ctx, ts, nil); err != nil {
+		return fmt.Errorf("cancel %d deliveries: %w", len(ts), err)
 	}
-	switch ClassOf(sendErr) {
-	case Invalid:
-		log.Info("address invalid", "code", code)
-		if err := s.Store.Suppress(ctx, Suppression{Channel: d.Channel, Address: addr, Reason: "invalid", Source: fmt.Sprintf("campaign %s delivery %d: %s", camp.Name, d.ID, code), FirstSeen: s.now(), LastSeen: s.now()}); err != nil {
-			log.Warn("could not record suppression", "err", err)
-		}
-		err := s.finish(ctx, log, camp, d, attempt, StateBouncedHard, "", code, diag, true)
-		if paused, gerr := s.guard.check(ctx, s.Store, camp, s.now()); gerr != nil {
-			log.Warn("reputation guard failed", "err", gerr)
-		} else if paused {
-			log.Warn("campaign paused by the reputation guard")
-			s.forget(camp.ID) // this worker stops at once; others within CacheTTL
-		}
-		return err
-	case Suppressed:
-		if err := s.Store.Suppress(ctx, Suppression{Channel: d.Channel, Address: addr, Reason: "opted_out", Source: fmt.Sprintf("campaign %s delivery %d: %s", camp.Name, d.ID, code), FirstSeen: s.now(), LastSeen: s.now()}); err != nil {
-			log.Warn("could not record suppression", "err", err)
-		}
-		return s.finish(ctx, log, camp, d, attempt, StateSuppressed, "", code, diag, true)
-	case Permanent:
-		log.Warn("permanent send failure", "code", code)
-		return s.finish(ctx, log, camp, d, attempt, StateFailed, "", code, diag, false)
-	}
-	// Transient.
-	if j.LastTry() && (se == nil || se.RetryAfter == 0) {
-		return s.finish(ctx, log, camp, d, attempt, StateFailed, "", code, fmt.Sprintf("gave up after %d tries: %s", j.Retry+1, diag), true)
-	}
-	if err := s.Store.Transition(ctx, Transition{
-		DeliveryID: d.ID, From: []State{StateSending}, Generation: d.Generation, Attempt: attempt,
-		To: StateQueued, Code: code, Diagnostic: "will retry: " + diag, At: s.now(),
-	}); err != nil && !errors.Is(err, ErrStale) {
-		return fmt.Errorf("requeue delivery %d: %w", d.ID, err)
-	}
-	if se != nil && se.RetryAfter > 0 {
-		// The provider asked us to slow down: a delay, not a failure.
-		return &SnoozeError{After: se.RetryAfter, Reason: "provider asked to retry later"}
-	}
-	return fmt.Errorf("send delivery %d: %w", d.ID, sendErr)
+	return nil
 }
 
 func (s *Worker) pauseSnooze() time.Duration {
@@ -257,102 +218,105 @@ func (s *Worker) pauseSnooze() time.Duration {
 	return time.Second
 }
 
-// finish records a final state and, when fallback is set and the state
-// means this channel cannot reach the person, plans the next channel.
-func (s *Worker) finish(ctx context.Context, log *slog.Logger, camp *Campaign, d *Delivery, attempt string, to State, providerID, code, diag string, fallback bool) error {
-	from := []State{StatePending, StateQueued}
-	if attempt != "" {
-		from = []State{StateSending}
+// retryDelay is the back-off before try n+1 of a delivery.
+func (s *Worker) retryDelay(n int) time.Duration {
+	base, capDelay := s.RetryBase, s.RetryCap
+	if base <= 0 {
+		base = DefaultRetryBase
 	}
-	err := s.Store.Transition(ctx, Transition{
-		DeliveryID: d.ID, From: from, Generation: d.Generation, Attempt: attempt,
-		To: to, ProviderID: providerID, Code: code, Diagnostic: diag, At: s.now(),
-	})
-	if errors.Is(err, ErrStale) {
-		// The reconciler took the delivery back (we were slower than
-		// StaleAfter). What we sent is in the event log of the channel,
-		// not here; say so loudly for the operator.
-		log.Warn("outcome arrived after the delivery was reclaimed", "state", string(to))
-		return nil
+	if capDelay <= 0 {
+		capDelay = DefaultRetryCap
 	}
-	if err != nil {
-		return fmt.Errorf("record %s for delivery %d: %w", to, d.ID, err)
-	}
-	if fallback {
-		return s.fallback(ctx, camp, d)
-	}
-	return nil
-}
-
-// fallback plans the contact's next channel after d and queues it.
-func (s *Worker) fallback(ctx context.Context, camp *Campaign, d *Delivery) error {
-	return fallback(ctx, s.Store, s.Queue, camp, d, s.now())
+	return Backoff(n, base, capDelay)
 }
 
 // fallback plans the next channel of the policy after d for d's contact,
-// once per channel, and queues it when the campaign is running.
-func fallback(ctx context.Context, st Store, q Queue, camp *Campaign, d *Delivery, now time.Time) error {
+// once per channel. The new deliveries are pending: the feeder hands them
+// to the queue. A completed campaign that gains one (a bounce arrived after
+// everything was sent) is running again.
+func fallback(ctx context.Context, st Store, camp *Campaign, d *Delivery, now time.Time) error {
 	ct, err := st.Contact(ctx, d.ContactID)
 	if err != nil {
 		return fmt.Errorf("fallback for delivery %d: %w", d.ID, err)
 	}
-	existing, err := st.DeliveriesOf(ctx, ct.ID)
+	next, err := planFallbacks(ctx, st, camp, []Claimed{{Delivery: *d, Contact: *ct}}, now)
+	if err != nil || len(next) == 0 {
+		return err
+	}
+	stored, err := st.InsertDeliveries(ctx, next[d.ID])
 	if err != nil {
 		return fmt.Errorf("fallback for delivery %d: %w", d.ID, err)
 	}
-	done := make(map[ChannelKind]bool, len(existing))
-	for _, e := range existing {
-		done[e.Channel] = true
-	}
-	next := PlanNext(camp, ct, d.Seq+1, done, now)
-	if len(next) == 0 {
-		return nil
-	}
-	stored, err := st.InsertDeliveries(ctx, next)
-	if err != nil {
-		return fmt.Errorf("fallback for delivery %d: %w", d.ID, err)
-	}
-	status := camp.Status // camp may be a worker's shared cached copy: do not write to it
-	if status == CampaignCompleted && hasPending(stored) {
-		// A bounce arrived after every delivery had been sent and the
-		// campaign was marked completed: there is work again.
-		err := st.SetCampaignStatus(ctx, camp.ID, []CampaignStatus{CampaignCompleted}, CampaignRunning, now)
-		if err != nil && !errors.Is(err, ErrStale) {
-			return fmt.Errorf("reopen campaign %s for a fallback: %w", camp.Name, err)
-		}
-		status = CampaignRunning
-		_ = st.Audit(ctx, AuditEntry{At: now, Actor: "herald", Action: "campaign.reopen", Subject: camp.Name, Detail: fmt.Sprintf("fallback after delivery %d", d.ID)})
-	}
-	if status != CampaignRunning {
-		return nil // pending until launch or resume queues it
-	}
-	return enqueuePending(ctx, st, q, stored, now)
+	return afterFallback(ctx, st, camp.ID, stored, d.ID, now)
 }
 
-// enqueuePending marks the pending deliveries among ds queued and hands
-// them to q. The ledger is written first: if the process dies before the
-// queue has them, the reconciler finds them queued and enqueues again.
-func enqueuePending(ctx context.Context, st Store, q Queue, ds []Delivery, at time.Time) error {
-	if q == nil {
-		return nil
+// planFallbacks plans the next channel after each delivery of cs for its
+// contact, passing over channels the contact already has a delivery on,
+// and returns the new deliveries by the delivery they follow.
+func planFallbacks(ctx context.Context, st Store, camp *Campaign, cs []Claimed, now time.Time) (map[int64][]Delivery, error) {
+	if len(cs) == 0 {
+		return nil, nil
 	}
-	ids := make([]int64, 0, len(ds))
-	jobs := make([]Job, 0, len(ds))
-	for i := range ds {
-		if ds[i].ID == 0 || !Queueable(&ds[i]) { // letters wait for a print batch
-			continue
+	ids := make([]int64, len(cs))
+	for i := range cs {
+		ids[i] = cs[i].Contact.ID
+	}
+	existing, err := st.DeliveriesOfContacts(ctx, ids)
+	if err != nil {
+		return nil, fmt.Errorf("plan fallbacks for %d contacts: %w", len(cs), err)
+	}
+	done := make(map[int64]map[ChannelKind]bool, len(cs))
+	for _, e := range existing {
+		if done[e.ContactID] == nil {
+			done[e.ContactID] = map[ChannelKind]bool{}
 		}
-		ids = append(ids, ds[i].ID)
-		jobs = append(jobs, JobOf(&ds[i]))
+		done[e.ContactID][e.Channel] = true
 	}
-	if len(ids) == 0 {
+	out := make(map[int64][]Delivery, len(cs))
+	for i := range cs {
+		c := &cs[i]
+		if next := PlanNext(camp, &c.Contact, c.Delivery.Seq+1, done[c.Contact.ID], now); len(next) > 0 {
+			out[c.Delivery.ID] = next
+		}
+	}
+	return out, nil
+}
+
+// afterFallback settles new fallback deliveries with the campaign as it
+// is now (read afresh: a worker's copy may be a second old): a completed
+// campaign runs again so the feeder hands them over (a bounce arrived
+// after everything was sent); in a cancelled campaign they are cancelled,
+// as the cancel's bulk update would have if they had existed then.
+func afterFallback(ctx context.Context, st Store, campaignID int64, stored []Delivery, after int64, now time.Time) error {
+	if !hasPending(stored) {
 		return nil
 	}
-	if err := st.MarkQueued(ctx, ids, at); err != nil {
-		return fmt.Errorf("mark %d deliveries queued: %w", len(ids), err)
+	camp, err := st.Campaign(ctx, campaignID)
+	if err != nil {
+		return fmt.Errorf("fallback after delivery %d: %w", after, err)
 	}
-	if _, err := q.Enqueue(ctx, jobs...); err != nil {
-		return fmt.Errorf("enqueue %d deliveries: %w", len(jobs), err)
+	switch camp.Status {
+	case CampaignCompleted:
+		err := st.SetCampaignStatus(ctx, camp.ID, []CampaignStatus{CampaignCompleted}, CampaignRunning, now)
+		if errors.Is(err, ErrStale) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("reopen campaign %s for a fallback: %w", camp.Name, err)
+		}
+		return st.Audit(ctx, AuditEntry{At: now, Actor: "herald", Action: "campaign.reopen", Subject: camp.Name,
+			Detail: fmt.Sprintf("fallback after delivery %d", after)})
+	case CampaignCancelled:
+		var ts []Transition
+		for _, d := range stored {
+			if d.ID != 0 && d.State == StatePending {
+				ts = append(ts, Transition{DeliveryID: d.ID, From: []State{StatePending}, Generation: d.Generation,
+					To: StateCancelled, Diagnostic: "campaign cancelled before sending", At: now})
+			}
+		}
+		if _, _, err := st.Transitions(ctx, ts, nil); err != nil {
+			return fmt.Errorf("cancel fallbacks of cancelled campaign %s: %w", camp.Name, err)
+		}
 	}
 	return nil
 }

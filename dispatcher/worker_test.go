@@ -3,139 +3,15 @@ package dispatcher_test
 import (
 	"context"
 	"errors"
-	"fmt"
+	"slices"
+	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/heraldhq/herald/dispatcher"
 	"github.com/heraldhq/herald/store/storetest"
 )
-
-// scriptChannel is a channel whose outcome per address is scripted.
-type scriptChannel struct {
-	kind    dispatcher.ChannelKind
-	mu      sync.Mutex
-	fail    map[string]error
-	sent    []*dispatcher.Message
-	delay   time.Duration
-	attempt atomic.Int64
-}
-
-func (c *scriptChannel) Kind() dispatcher.ChannelKind { return c.kind }
-
-func (c *scriptChannel) Send(ctx context.Context, m *dispatcher.Message) (dispatcher.Receipt, error) {
-	c.attempt.Add(1)
-	if c.delay > 0 {
-		time.Sleep(c.delay)
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if err := c.fail[m.To]; err != nil {
-		return dispatcher.Receipt{}, err
-	}
-	c.sent = append(c.sent, m)
-	return dispatcher.Receipt{ProviderID: "id-" + m.To, Code: "250"}, nil
-}
-
-func (c *scriptChannel) count() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.sent)
-}
-
-// recordQueue records enqueued jobs.
-type recordQueue struct {
-	mu   sync.Mutex
-	jobs []dispatcher.Job
-}
-
-func (q *recordQueue) Enqueue(_ context.Context, jobs ...dispatcher.Job) (dispatcher.EnqueueResult, error) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	q.jobs = append(q.jobs, jobs...)
-	return dispatcher.EnqueueResult{Enqueued: len(jobs)}, nil
-}
-
-var campaignSeq atomic.Int64
-
-type fixture struct {
-	st    dispatcher.Store
-	camp  *dispatcher.Campaign
-	email *scriptChannel
-	sms   *scriptChannel
-	q     *recordQueue
-	w     *dispatcher.Worker
-}
-
-// setup creates a running email,sms campaign with one contact per given
-// e-mail address (each with a phone), queued for its first channel.
-func setup(t *testing.T, st dispatcher.Store, contacts ...dispatcher.Contact) *fixture {
-	t.Helper()
-	ctx := context.Background()
-	camp := &dispatcher.Campaign{Name: fmt.Sprintf("w%d", campaignSeq.Add(1)), DefaultLocale: "en", Policy: dispatcher.Policy{dispatcher.Email, dispatcher.SMS},
-		Status: dispatcher.CampaignDraft, Sender: dispatcher.Sender{FromEmail: "hr@example.no", SMSFrom: "HR"},
-		Settings: dispatcher.Settings{QuietHours: "off"}}
-	ts := []dispatcher.Template{
-		{Channel: dispatcher.Email, Locale: "en", Subject: "Notice {{.Campaign.IncidentRef}}", Text: "Dear {{.Name}}"},
-		{Channel: dispatcher.SMS, Locale: "en", Text: "Hi {{.FirstName}}"},
-	}
-	if err := st.CreateCampaign(ctx, camp, ts); err != nil {
-		t.Fatal(err)
-	}
-	res, err := st.ImportContacts(ctx, camp.ID, contacts, func(c *dispatcher.Contact) []dispatcher.Delivery {
-		return dispatcher.Plan(camp.Policy, c, time.Now())
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ids []int64
-	for _, d := range res.Deliveries {
-		ids = append(ids, d.ID)
-	}
-	if err := st.MarkQueued(ctx, ids, time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.SetCampaignStatus(ctx, camp.ID, []dispatcher.CampaignStatus{dispatcher.CampaignDraft}, dispatcher.CampaignRunning, time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	f := &fixture{st: st, camp: camp, q: &recordQueue{},
-		email: &scriptChannel{kind: dispatcher.Email, fail: map[string]error{}},
-		sms:   &scriptChannel{kind: dispatcher.SMS, fail: map[string]error{}}}
-	f.w = &dispatcher.Worker{Store: st, Queue: f.q, Channels: map[dispatcher.ChannelKind]dispatcher.Channel{dispatcher.Email: f.email, dispatcher.SMS: f.sms}}
-	return f
-}
-
-func person(email, phone string) dispatcher.Contact {
-	return dispatcher.Contact{Name: "Åse Kværnø", Email: email, Phone: phone, ExternalID: email + phone}
-}
-
-// deliveries returns the contact's deliveries by channel.
-func (f *fixture) deliveries(t *testing.T, address string) map[dispatcher.ChannelKind]dispatcher.Delivery {
-	t.Helper()
-	cs, err := f.st.FindContacts(context.Background(), address)
-	if err != nil || len(cs) != 1 {
-		t.Fatalf("find %s: %v %v", address, cs, err)
-	}
-	ds, err := f.st.DeliveriesOf(context.Background(), cs[0].ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[dispatcher.ChannelKind]dispatcher.Delivery{}
-	for _, d := range ds {
-		out[d.Channel] = d
-	}
-	return out
-}
-
-func (f *fixture) job(t *testing.T, address string, k dispatcher.ChannelKind) dispatcher.Job {
-	t.Helper()
-	d := f.deliveries(t, address)[k]
-	j := dispatcher.JobOf(&d)
-	j.MaxRetry = 3
-	return j
-}
 
 func TestWorker(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, st dispatcher.Store) {
@@ -149,7 +25,7 @@ func TestWorker(t *testing.T) {
 				t.Fatal(err)
 			}
 			d := f.deliveries(t, "ok@example.no")[dispatcher.Email]
-			if d.State != dispatcher.StateSent || d.ProviderID != "id-ok@example.no" || d.Address != "ok@example.no" {
+			if d.State != dispatcher.StateSent || d.ProviderID != "id-ok@example.no" || d.Address != "ok@example.no" || d.Code != "250" {
 				t.Errorf("delivery %+v", d)
 			}
 			if f.email.count() != 1 || f.email.sent[0].Subject != "Notice" || f.email.sent[0].DeliveryID != d.ID {
@@ -157,6 +33,10 @@ func TestWorker(t *testing.T) {
 			}
 			if _, ok := f.deliveries(t, "ok@example.no")[dispatcher.SMS]; ok {
 				t.Error("an SMS delivery was planned for a reached contact")
+			}
+			evs, _ := st.Events(ctx, d.ID)
+			if got := statesOf(evs); got != "pending,sent" {
+				t.Errorf("events %s, want the plan and the send", got)
 			}
 		})
 
@@ -170,51 +50,70 @@ func TestWorker(t *testing.T) {
 			if ds[dispatcher.Email].State != dispatcher.StateBouncedHard || ds[dispatcher.Email].Code != "550 5.1.1" {
 				t.Errorf("email %+v", ds[dispatcher.Email])
 			}
-			if ds[dispatcher.SMS].State != dispatcher.StateQueued || len(f.q.jobs) != 1 || f.q.jobs[0].DeliveryID != ds[dispatcher.SMS].ID {
+			// The fallback is planned in the same transaction, pending for
+			// the feeder.
+			if ds[dispatcher.SMS].State != dispatcher.StatePending || len(f.q.jobs) != 0 {
 				t.Fatalf("sms %+v, jobs %+v", ds[dispatcher.SMS], f.q.jobs)
 			}
 			if sup, err := st.IsSuppressed(ctx, dispatcher.Email, "gone@example.no"); err != nil || sup == nil || sup.Reason != "invalid" {
 				t.Errorf("suppression %+v %v", sup, err)
 			}
-			if err := f.w.Handle(ctx, f.q.jobs[0]); err != nil {
-				t.Fatal(err)
-			}
+			f.drain(t)
 			if got := f.deliveries(t, "gone@example.no")[dispatcher.SMS]; got.State != dispatcher.StateSent || f.sms.count() != 1 {
 				t.Errorf("sms after fallback %+v", got)
 			}
 		})
 
-		t.Run("transient is retried, then given up and falls back", func(t *testing.T) {
+		t.Run("transient is retried later, then given up and falls back", func(t *testing.T) {
 			f := setup(t, st, person("slow@example.no", "+4791234569"))
 			f.email.fail["slow@example.no"] = transient
-			j := f.job(t, "slow@example.no", dispatcher.Email)
-			err := f.w.Handle(ctx, j)
-			var snooze *dispatcher.SnoozeError
-			if err == nil || errors.As(err, &snooze) {
-				t.Fatalf("want a retryable error, got %v", err)
+			before := time.Now()
+			if err := f.w.Handle(ctx, f.job(t, "slow@example.no", dispatcher.Email)); err != nil {
+				t.Fatalf("a delivery's failure failed the job: %v", err)
 			}
-			if d := f.deliveries(t, "slow@example.no")[dispatcher.Email]; d.State != dispatcher.StateQueued || d.Code != "451 4.7.1" {
+			d := f.deliveries(t, "slow@example.no")[dispatcher.Email]
+			if d.State != dispatcher.StateQueued || d.Code != "451 4.7.1" || !d.NotBefore.After(before) {
 				t.Errorf("after a transient failure %+v", d)
 			}
-			j.Retry = j.MaxRetry
-			if err := f.w.Handle(ctx, j); err != nil {
+			if len(f.q.jobs) != 1 || f.q.jobs[0].Tries != 1 || !f.q.jobs[0].NotBefore.Equal(d.NotBefore) {
+				t.Fatalf("retry jobs %+v; want one, its first retry, held until %v", f.q.jobs, d.NotBefore)
+			}
+			evs, _ := st.Events(ctx, d.ID)
+			if last := evs[len(evs)-1]; last.State != dispatcher.StateQueued || !strings.Contains(last.Diagnostic, "will retry") {
+				t.Errorf("no event tells support it will be retried: %+v", evs)
+			}
+			// A duplicate of the retry job before it is due finds nothing.
+			if err := f.w.Handle(ctx, f.q.jobs[0]); err != nil || f.email.attempt.Load() != 1 {
+				t.Fatalf("early retry: %v, %d attempts", err, f.email.attempt.Load())
+			}
+			// Due: the last try fails too, and the channel is given up.
+			later := d.NotBefore.Add(time.Second)
+			f.w.Now = func() time.Time { return later }
+			last := f.q.jobs[0]
+			last.Tries = 3
+			if err := f.w.Handle(ctx, last); err != nil {
 				t.Fatalf("last try: %v", err)
 			}
 			ds := f.deliveries(t, "slow@example.no")
-			if ds[dispatcher.Email].State != dispatcher.StateFailed || ds[dispatcher.SMS].State != dispatcher.StateQueued {
+			if ds[dispatcher.Email].State != dispatcher.StateFailed || !strings.Contains(ds[dispatcher.Email].Diagnostic, "gave up after 4 tries") ||
+				ds[dispatcher.SMS].State != dispatcher.StatePending {
 				t.Errorf("after the last try: %+v", ds)
 			}
 		})
 
-		t.Run("provider asks to wait: snooze, not failure", func(t *testing.T) {
+		t.Run("provider asks to wait: later, not a try", func(t *testing.T) {
 			f := setup(t, st, person("busy@example.no", "+4791234570"))
 			f.email.fail["busy@example.no"] = &dispatcher.SendError{Class: dispatcher.Transient, Code: "429", RetryAfter: 3 * time.Second}
-			var snooze *dispatcher.SnoozeError
-			if err := f.w.Handle(ctx, f.job(t, "busy@example.no", dispatcher.Email)); !errors.As(err, &snooze) || snooze.After != 3*time.Second {
-				t.Fatalf("got %v", err)
+			now := time.Now()
+			f.w.Now = func() time.Time { return now }
+			if err := f.w.Handle(ctx, f.job(t, "busy@example.no", dispatcher.Email)); err != nil {
+				t.Fatal(err)
 			}
 			if d := f.deliveries(t, "busy@example.no")[dispatcher.Email]; d.State != dispatcher.StateQueued {
 				t.Errorf("state %s", d.State)
+			}
+			if len(f.q.jobs) != 1 || f.q.jobs[0].Tries != 0 || !f.q.jobs[0].NotBefore.Equal(now.Add(3*time.Second).Truncate(time.Microsecond)) {
+				t.Errorf("jobs %+v; want one held 3s, not counted as a try", f.q.jobs)
 			}
 		})
 
@@ -250,15 +149,53 @@ func TestWorker(t *testing.T) {
 
 		t.Run("address already suppressed: not sent", func(t *testing.T) {
 			f := setup(t, st, person("old@example.no", "+4791234573"))
-			if err := st.Suppress(ctx, dispatcher.Suppression{Channel: dispatcher.Email, Address: "old@example.no", Reason: "invalid", Source: "earlier campaign", FirstSeen: time.Now(), LastSeen: time.Now()}); err != nil {
+			if err := st.Suppress(ctx, dispatcher.Suppression{Channel: dispatcher.Email, Address: "OLD@example.no", Reason: "invalid", Source: "earlier campaign", FirstSeen: time.Now(), LastSeen: time.Now()}); err != nil {
 				t.Fatal(err)
 			}
 			if err := f.w.Handle(ctx, f.job(t, "old@example.no", dispatcher.Email)); err != nil {
 				t.Fatal(err)
 			}
 			ds := f.deliveries(t, "old@example.no")
-			if f.email.count() != 0 || ds[dispatcher.Email].State != dispatcher.StateSuppressed || ds[dispatcher.SMS].State != dispatcher.StateQueued {
+			if f.email.count() != 0 || ds[dispatcher.Email].State != dispatcher.StateSuppressed || ds[dispatcher.SMS].State != dispatcher.StatePending {
 				t.Errorf("sent %d, %+v", f.email.count(), ds)
+			}
+		})
+
+		t.Run("one batch, every outcome", func(t *testing.T) {
+			f := setup(t, st,
+				person("b-ok@example.no", "+4791230001"), person("b-gone@example.no", "+4791230002"),
+				person("b-slow@example.no", "+4791230003"), person("b-old@example.no", "+4791230004"),
+				person("b-ok2@example.no", ""))
+			f.email.fail["b-gone@example.no"] = invalid
+			f.email.fail["b-slow@example.no"] = transient
+			if err := st.Suppress(ctx, dispatcher.Suppression{Channel: dispatcher.Email, Address: "b-old@example.no", Reason: "complaint", Source: "test"}); err != nil {
+				t.Fatal(err)
+			}
+			f.w.Parallel = 3
+			j := f.jobOf(t, dispatcher.Email, "b-ok@example.no", "b-gone@example.no", "b-slow@example.no", "b-old@example.no", "b-ok2@example.no")
+			if len(j.Items) != 5 {
+				t.Fatalf("job %+v", j)
+			}
+			if err := f.w.Handle(ctx, j); err != nil {
+				t.Fatal(err)
+			}
+			want := map[string]dispatcher.State{"b-ok@example.no": dispatcher.StateSent, "b-gone@example.no": dispatcher.StateBouncedHard,
+				"b-slow@example.no": dispatcher.StateQueued, "b-old@example.no": dispatcher.StateSuppressed, "b-ok2@example.no": dispatcher.StateSent}
+			for a, w := range want {
+				if got := f.deliveries(t, a)[dispatcher.Email]; got.State != w {
+					t.Errorf("%s: %s, want %s", a, got.State, w)
+				}
+			}
+			for _, a := range []string{"b-gone@example.no", "b-old@example.no"} {
+				if got := f.deliveries(t, a)[dispatcher.SMS]; got.State != dispatcher.StatePending {
+					t.Errorf("%s fallback: %+v", a, got)
+				}
+			}
+			if f.email.count() != 2 || len(f.q.jobs) != 1 || len(f.q.jobs[0].Items) != 1 {
+				t.Errorf("sent %d, retry jobs %+v", f.email.count(), f.q.jobs)
+			}
+			if sup, _ := st.IsSuppressed(ctx, dispatcher.Email, "b-gone@example.no"); sup == nil {
+				t.Error("the bounced address is not suppressed")
 			}
 		})
 
@@ -285,30 +222,73 @@ func TestWorker(t *testing.T) {
 		})
 
 		t.Run("a job run many times at once sends once", func(t *testing.T) {
-			f := setup(t, st, person("twice@example.no", "+4791234575"))
+			f := setup(t, st, person("twice@example.no", "+4791234575"), person("twice2@example.no", ""))
 			f.email.delay = 20 * time.Millisecond
-			j := f.job(t, "twice@example.no", dispatcher.Email)
+			j := f.jobOf(t, dispatcher.Email, "twice@example.no", "twice2@example.no")
 			var wg sync.WaitGroup
 			for range 10 {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
+				wg.Go(func() {
 					if err := f.w.Handle(ctx, j); err != nil {
 						t.Error(err)
 					}
-				}()
+				})
 			}
 			wg.Wait()
-			if f.email.count() != 1 {
-				t.Errorf("sent %d times", f.email.count())
+			if f.email.count() != 2 {
+				t.Errorf("sent %d times, want each of 2 once", f.email.count())
 			}
 			// A stale generation is a no-op too.
-			j.Generation = 7
-			if err := f.w.Handle(ctx, j); err != nil || f.email.count() != 1 {
+			j.Items[0].Generation = 7
+			if err := f.w.Handle(ctx, j); err != nil || f.email.count() != 2 {
 				t.Errorf("stale job: %v, sent %d", err, f.email.count())
 			}
 		})
 	})
+}
+
+// TestWorkerQuietHours: an SMS whose recipient is in quiet hours is handed
+// back to the queue until the morning, without an attempt on record.
+func TestWorkerQuietHours(t *testing.T) {
+	st := storetest.SQLite(t)
+	ctx := context.Background()
+	f := setup(t, st, person("", "+4791000021"), person("", "+15125550123"))
+	c, _ := st.Campaign(ctx, f.camp.ID)
+	c.Settings.QuietHours = "08:00-21:00"
+	if err := st.SetCampaignSettings(ctx, c.ID, c.Settings); err != nil {
+		t.Fatal(err)
+	}
+	oslo, _ := time.LoadLocation("Europe/Oslo")
+	night := time.Date(2026, 11, 22, 23, 30, 0, 0, oslo) // 16:30 in Texas
+	f.w.Now = func() time.Time { return night }
+	if err := f.w.Handle(ctx, f.jobOf(t, dispatcher.SMS, "+4791000021", "+15125550123")); err != nil {
+		t.Fatal(err)
+	}
+	no := f.deliveries(t, "+4791000021")[dispatcher.SMS]
+	if no.State != dispatcher.StateQueued || no.NotBefore.Before(night.Add(8*time.Hour+30*time.Minute)) || no.NotBefore.After(night.Add(8*time.Hour+37*time.Minute)) {
+		t.Errorf("Norwegian SMS at 23:30 = %+v, want queued until about 08:00", no)
+	}
+	if evs, _ := st.Events(ctx, no.ID); statesOf(evs) != "pending" {
+		t.Errorf("quiet hours recorded an attempt: %s", statesOf(evs))
+	}
+	if us := f.deliveries(t, "+15125550123")[dispatcher.SMS]; us.State != dispatcher.StateSent || f.sms.count() != 1 {
+		t.Errorf("Texan SMS at 16:30 local = %+v", us)
+	}
+	if len(f.q.jobs) != 1 || !f.q.jobs[0].NotBefore.Equal(no.NotBefore) || f.q.jobs[0].Tries != 0 {
+		t.Fatalf("jobs %+v", f.q.jobs)
+	}
+	morning := no.NotBefore.Add(time.Minute)
+	f.w.Now = func() time.Time { return morning }
+	if err := f.w.Handle(ctx, f.q.jobs[0]); err != nil || f.sms.count() != 2 {
+		t.Fatalf("SMS in the morning: %v, sent %d", err, f.sms.count())
+	}
+}
+
+func statesOf(es []dispatcher.Event) string {
+	var s []string
+	for _, e := range es {
+		s = append(s, string(e.State))
+	}
+	return strings.Join(s, ",")
 }
 
 func TestReconciler(t *testing.T) {
@@ -317,33 +297,27 @@ func TestReconciler(t *testing.T) {
 		f := setup(t, st, person("a@example.no", "+4791234567"), person("b@example.no", "+4791234568"))
 		// a: a worker claimed it an hour ago and died.
 		da := f.deliveries(t, "a@example.no")[dispatcher.Email]
-		if err := st.Transition(ctx, dispatcher.Transition{DeliveryID: da.ID, From: []dispatcher.State{dispatcher.StateQueued}, Generation: da.Generation,
-			To: dispatcher.StateSending, NewAttempt: "dead", At: time.Now().Add(-time.Hour)}); err != nil {
-			t.Fatal(err)
+		claimed, err := st.Claim(ctx, dispatcher.Claim{Items: []dispatcher.JobItem{{DeliveryID: da.ID}}, Attempt: "dead", At: time.Now().Add(-time.Hour)})
+		if err != nil || len(claimed) != 1 {
+			t.Fatalf("claim: %v, %v", claimed, err)
 		}
-		q := &recordQueue{}
-		rec := &dispatcher.Reconciler{Store: st, Queue: q, StaleAfter: 10 * time.Minute}
-		res, err := rec.Run(ctx, true)
+		rec := &dispatcher.Reconciler{Store: st, Queue: f.q, StaleAfter: 10 * time.Minute}
+		res, err := rec.Run(ctx, false)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if res.Resent != 1 || res.Queued != 1 || len(q.jobs) != 2 {
-			t.Fatalf("result %+v, jobs %+v", res, q.jobs)
+		if res.Resent != 1 || len(f.q.jobs) != 1 || !slices.Equal(itemsOf(f.q.jobs...), []int64{da.ID}) {
+			t.Fatalf("result %+v, jobs %+v", res, f.q.jobs)
 		}
 		da2 := f.deliveries(t, "a@example.no")[dispatcher.Email]
 		if da2.State != dispatcher.StateQueued || da2.Generation != da.Generation+1 {
 			t.Errorf("resent delivery %+v", da2)
 		}
 		// The old job is now stale; the new one sends.
-		old := dispatcher.JobOf(&da)
-		if err := f.w.Handle(ctx, old); err != nil || f.email.count() != 0 {
+		if err := f.w.Handle(ctx, dispatcher.NewJob(da)); err != nil || f.email.count() != 0 {
 			t.Fatalf("old generation: %v, sent %d", err, f.email.count())
 		}
-		for _, j := range q.jobs {
-			if err := f.w.Handle(ctx, j); err != nil {
-				t.Fatal(err)
-			}
-		}
+		f.drain(t)
 		if f.email.count() != 2 {
 			t.Fatalf("sent %d", f.email.count())
 		}
@@ -357,7 +331,7 @@ func TestReconciler(t *testing.T) {
 		evs, _ := st.Events(ctx, da.ID)
 		var sawResend bool
 		for _, e := range evs {
-			if e.State == dispatcher.StateQueued && e.Diagnostic != "" {
+			if e.State == dispatcher.StateQueued && strings.Contains(e.Diagnostic, "sending again") {
 				sawResend = true
 			}
 		}
@@ -365,4 +339,48 @@ func TestReconciler(t *testing.T) {
 			t.Errorf("no event explains the resend: %+v", evs)
 		}
 	})
+}
+
+// TestReconcilerFullPass: `herald reconcile` queues every queued delivery
+// again, each job held back until its delivery is due, and rewinds the
+// feed cursors.
+func TestReconcilerFullPass(t *testing.T) {
+	st := storetest.SQLite(t)
+	ctx := context.Background()
+	f := setup(t, st, person("q1@example.no", ""), person("q2@example.no", ""), person("p@example.no", ""))
+	later := time.Now().Add(3 * time.Hour).Truncate(time.Minute).Add(time.Minute)
+	for i, a := range []string{"q1@example.no", "q2@example.no"} {
+		d := f.deliveries(t, a)[dispatcher.Email]
+		tr := dispatcher.Transition{DeliveryID: d.ID, From: []dispatcher.State{dispatcher.StatePending}, To: dispatcher.StateQueued}
+		if i == 1 {
+			tr.NotBefore = later
+		}
+		if err := st.Transition(ctx, tr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ok, _ := f.q.AdvanceFed(ctx, f.camp.ID, dispatcher.Email, 0, 1<<40); !ok {
+		t.Fatal("cursor")
+	}
+	res, err := (&dispatcher.Reconciler{Store: st, Queue: f.q}).Run(ctx, true)
+	if err != nil || res.Queued != 2 {
+		t.Fatalf("full pass: %+v, %v", res, err)
+	}
+	if fed, _ := f.q.Fed(ctx, f.camp.ID, dispatcher.Email); fed != 0 {
+		t.Errorf("cursor %d after a full pass, want rewound", fed)
+	}
+	var due, held int
+	for _, j := range f.q.jobs {
+		switch {
+		case j.NotBefore.IsZero():
+			due++
+		case j.NotBefore.Equal(later):
+			held++
+		default:
+			t.Errorf("job %+v", j)
+		}
+	}
+	if due != 1 || held != 1 {
+		t.Errorf("jobs %+v: want one due now and one held until %v", f.q.jobs, later)
+	}
 }

@@ -2,7 +2,6 @@ package queue
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,13 +16,16 @@ import (
 
 // Client defaults.
 const (
-	// DefaultMaxRetry is how many times a transiently failing job is
-	// retried before it is given up: with the default back-off (5 s
-	// doubling, capped at 10 min) eight retries span about 20 minutes.
+	// DefaultMaxRetry is how many times a job whose handler failed as a
+	// whole (the ledger did not answer) is run again before it is given
+	// up: with the default back-off (5 s doubling, capped at 10 min) eight
+	// retries span about 20 minutes. A delivery that fails on its own is
+	// retried by the worker, which counts its tries in the job
+	// (dispatcher.Worker.MaxRetry).
 	DefaultMaxRetry = 8
-	// DefaultTimeout bounds one run of a job; a send is seconds, so a run
-	// this long is stuck and is better retried.
-	DefaultTimeout = 2 * time.Minute
+	// DefaultTimeout bounds one run of a job: a batch of a hundred sends
+	// takes seconds, so a run this long is stuck and is better retried.
+	DefaultTimeout = 5 * time.Minute
 	// DefaultEnqueueConcurrency is how many goroutines a large Enqueue
 	// fans out over: each enqueue is one Redis round trip, and asynq was
 	// measured at 80–94k tasks/s with 16–32 goroutines.
@@ -32,8 +34,9 @@ const (
 
 // ClientConfig configures a Client. The zero value gives the defaults.
 type ClientConfig struct {
-	// MaxRetry is how many retries a job gets after transient failures
-	// (0 = DefaultMaxRetry; use NoRetry for none). Snoozes do not count.
+	// MaxRetry is how many retries a job gets after its handler failed as
+	// a whole (0 = DefaultMaxRetry; use NoRetry for none). Snoozes do not
+	// count.
 	MaxRetry int
 	// Timeout bounds one run of a job (0 = DefaultTimeout); asynq keeps it
 	// in whole seconds, so it is rounded up to at least one second.
@@ -93,48 +96,42 @@ func NewClient(b *Backend, cfg ClientConfig) *Client {
 	return c
 }
 
-// Enqueue puts jobs on their channels' queues. A job whose task (same
-// campaign, contact, channel and generation) is still in Redis is counted as
-// Present, not as an error. Jobs are checked first, so an invalid job
-// (unknown channel, missing ID) fails the call with EINVALID before anything
-// is enqueued. A batch fans out over a bounded number of goroutines; on the
-// first Redis error or when ctx ends the rest is abandoned and the counts of
-// what was done are returned with the error. Jobs abandoned that way stay
-// queued in the ledger, where the reconciler finds them.
-func (c *Client) Enqueue(ctx context.Context, jobs ...dispatcher.Job) (dispatcher.EnqueueResult, error) {
-	for _, j := range jobs {
-		if err := validJob(j); err != nil {
-			return dispatcher.EnqueueResult{}, err
+// Enqueue puts jobs on their channels' queues, one task per job, and
+// returns how many it enqueued. Jobs are checked first, so an invalid job
+// (unknown channel, no deliveries) fails the call with EINVALID before
+// anything is enqueued. Many jobs fan out over a bounded number of
+// goroutines; on the first Redis error or when ctx ends the rest is
+// abandoned and the count of what was done is returned with the error.
+// Jobs abandoned that way stay in the ledger, where the feeder and the
+// reconciler find them.
+func (c *Client) Enqueue(ctx context.Context, jobs ...dispatcher.Job) (int, error) {
+	tasks := make([]*asynq.Task, len(jobs))
+	for i, j := range jobs {
+		payload, err := EncodePayload(j)
+		if err != nil {
+			return 0, err
 		}
+		tasks[i] = asynq.NewTask(taskType(j.Channel), payload)
 	}
-	var enqueued, present atomic.Int64
-	result := func() dispatcher.EnqueueResult {
-		return dispatcher.EnqueueResult{Enqueued: int(enqueued.Load()), Present: int(present.Load())}
-	}
-	one := func(ctx context.Context, j dispatcher.Job) error {
-		ok, err := c.enqueue(ctx, j)
-		switch {
-		case err != nil:
+	var enqueued atomic.Int64
+	one := func(ctx context.Context, i int) error {
+		if err := c.enqueue(ctx, jobs[i], tasks[i]); err != nil {
 			return err
-		case ok:
-			enqueued.Add(1)
-		default:
-			present.Add(1)
 		}
+		enqueued.Add(1)
 		return nil
 	}
-
 	workers := min(c.concurrency, len(jobs))
 	if workers <= 1 {
-		for _, j := range jobs {
+		for i := range jobs {
 			if err := ctx.Err(); err != nil {
-				return result(), fmt.Errorf("enqueue: %w", err)
+				return int(enqueued.Load()), fmt.Errorf("enqueue: %w", err)
 			}
-			if err := one(ctx, j); err != nil {
-				return result(), err
+			if err := one(ctx, i); err != nil {
+				return int(enqueued.Load()), err
 			}
 		}
-		return result(), nil
+		return len(jobs), nil
 	}
 
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -148,7 +145,7 @@ func (c *Client) Enqueue(ctx context.Context, jobs ...dispatcher.Job) (dispatche
 				if i >= len(jobs) {
 					return
 				}
-				if err := one(ctx, jobs[i]); err != nil {
+				if err := one(ctx, i); err != nil {
 					cancel(err)
 					return
 				}
@@ -156,51 +153,46 @@ func (c *Client) Enqueue(ctx context.Context, jobs ...dispatcher.Job) (dispatche
 		})
 	}
 	wg.Wait()
-	r := result()
-	if r.Enqueued+r.Present == len(jobs) {
-		c.log.Debug("enqueued batch", "jobs", len(jobs), "enqueued", r.Enqueued, "present", r.Present)
-		return r, nil
+	n := int(enqueued.Load())
+	if n == len(jobs) {
+		c.log.Debug("enqueued jobs", "jobs", n)
+		return n, nil
 	}
-	if err := context.Cause(ctx); err != nil {
-		err = fmt.Errorf("enqueue batch of %d: %w", len(jobs), err)
-		c.log.Warn("enqueue batch stopped", "jobs", len(jobs), "enqueued", r.Enqueued, "present", r.Present, "err", err)
-		return r, err
-	}
-	// Unreachable: workers stop early only after a cancel with a cause.
-	return r, fmt.Errorf("enqueue: stopped after %d of %d jobs", r.Enqueued+r.Present, len(jobs))
+	err := fmt.Errorf("enqueue %d jobs: %w", len(jobs), context.Cause(ctx))
+	c.log.Warn("enqueue stopped", "jobs", len(jobs), "enqueued", n, "err", err)
+	return n, err
 }
 
-// enqueue adds one job; false means its task was already there.
-func (c *Client) enqueue(ctx context.Context, j dispatcher.Job) (bool, error) {
-	payload, err := EncodePayload(j)
-	if err != nil {
-		return false, err
-	}
+// enqueue adds one job's task.
+func (c *Client) enqueue(ctx context.Context, j dispatcher.Job, t *asynq.Task) error {
 	opts := []asynq.Option{
 		asynq.Queue(c.b.QueueName(j.Channel)),
-		asynq.TaskID(TaskID(j)),
 		// One spare retry: see retryHeadroom.
 		asynq.MaxRetry(c.maxRetry + retryHeadroom),
 		asynq.Timeout(c.timeout),
 	}
 	if !j.NotBefore.IsZero() {
-		opts = append(opts, asynq.ProcessAt(j.NotBefore))
+		// asynq schedules in whole seconds (the score is Unix seconds), so
+		// a job held until 12:00:00.7 could run at 12:00:00.2 and find its
+		// deliveries not yet due: round up.
+		at := j.NotBefore.Truncate(time.Second)
+		if at.Before(j.NotBefore) {
+			at = at.Add(time.Second)
+		}
+		opts = append(opts, asynq.ProcessAt(at))
 	}
-	_, err = c.ac.EnqueueContext(ctx, asynq.NewTask(taskType(j.Channel), payload), opts...)
-	switch {
-	case err == nil:
-		return true, nil
-	case errors.Is(err, asynq.ErrTaskIDConflict), errors.Is(err, asynq.ErrDuplicateTask):
-		return false, nil
-	case ctx.Err() != nil:
-		return false, fmt.Errorf("enqueue delivery %d: %w", j.DeliveryID, ctx.Err())
+	if _, err := c.ac.EnqueueContext(ctx, t, opts...); err != nil {
+		if ctx.Err() != nil {
+			err = ctx.Err()
+		}
+		return fmt.Errorf("enqueue job of campaign %d (%d deliveries): %w", j.CampaignID, len(j.Items), err)
 	}
-	return false, fmt.Errorf("enqueue delivery %d: %w", j.DeliveryID, err)
+	return nil
 }
 
-// retryHeadroom is the retry asynq is given beyond herald's MaxRetry. asynq
+// retryHeadroom is the retry asynq is given beyond MaxRetry. asynq
 // archives a task whose retries are used up whatever its handler returns, a
-// snooze included; the worker enforces herald's limit itself, so with one
-// spare retry a job snoozed on its last try (a provider's Retry-After, a
-// paused campaign) is delayed, not archived.
+// snooze included; the worker enforces the limit itself, so with one spare
+// retry a job snoozed on its last try (a paused campaign) is delayed, not
+// archived.
 const retryHeadroom = 1

@@ -231,8 +231,19 @@ func depthOf(t testing.TB, b *Backend, k dispatcher.ChannelKind) QueueDepth {
 }
 
 // testJob is a valid job on channel k.
-func testJob(k dispatcher.ChannelKind, contact int64, gen int) dispatcher.Job {
-	return dispatcher.Job{CampaignID: 42, ContactID: contact, DeliveryID: 1000 + contact, Channel: k, Generation: gen}
+// testJob is a job of one delivery, 1000+n, of campaign 42.
+func testJob(k dispatcher.ChannelKind, n int64, gen int) dispatcher.Job {
+	return dispatcher.Job{CampaignID: 42, Channel: k, Items: []dispatcher.JobItem{{DeliveryID: 1000 + n, Generation: gen}}}
+}
+
+// batchJob is a job of n deliveries of campaign 42 from first on, spaced
+// by step.
+func batchJob(k dispatcher.ChannelKind, first int64, n int, step int64) dispatcher.Job {
+	j := dispatcher.Job{CampaignID: 42, Channel: k}
+	for i := range n {
+		j.Items = append(j.Items, dispatcher.JobItem{DeliveryID: first + int64(i)*step, Generation: i % 3})
+	}
+	return j
 }
 
 var errTransient = errors.New("connection reset by peer")

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"runtime/debug"
 	"slices"
 	"sync/atomic"
@@ -180,11 +179,11 @@ func (w *Worker) process(ctx context.Context, t *asynq.Task) (err error) {
 	maxRetry, _ := asynq.GetMaxRetry(ctx)
 	j.Retry = retried
 	j.MaxRetry = max(0, maxRetry-retryHeadroom)
-	log := w.log.With("task_id", taskID, "campaign", j.CampaignID, "delivery", j.DeliveryID,
-		"channel", string(j.Channel), "generation", j.Generation, "retry", j.Retry, "max_retry", j.MaxRetry)
+	log := w.log.With("task_id", taskID, "campaign", j.CampaignID, "channel", string(j.Channel),
+		"deliveries", len(j.Items), "first_delivery", j.Items[0].DeliveryID, "tries", j.Tries, "retry", j.Retry, "max_retry", j.MaxRetry)
 
 	herr := w.handle(ctx, log, j)
-	out := outcome(j, herr)
+	out := outcome(herr, j.Retry >= j.MaxRetry)
 	switch {
 	case herr == nil:
 		log.Debug("job done")
@@ -259,9 +258,9 @@ func (e *taskError) Unwrap() []error {
 }
 
 // outcome decides what asynq does with a job whose handler returned err
-// (non-nil): archive a permanent failure or the last transient one, snooze
-// a snooze, retry anything else.
-func outcome(j dispatcher.Job, err error) *taskError {
+// (non-nil): archive a permanent failure or the last transient one
+// (lastTry), snooze a snooze, retry anything else.
+func outcome(err error, lastTry bool) *taskError {
 	if err == nil {
 		return nil
 	}
@@ -274,8 +273,8 @@ func outcome(j dispatcher.Job, err error) *taskError {
 		// Reason is herald's own words ("campaign paused"), not a provider's.
 		return &taskError{summary: fmt.Sprintf("snoozed for %s: %s", snooze.After, snooze.Reason), cause: err, snooze: snooze}
 	}
-	if j.LastTry() {
-		return &taskError{summary: fmt.Sprintf("gave up after %d tries: %s", j.Retry+1, summarize(err)), cause: err, skip: true}
+	if lastTry {
+		return &taskError{summary: "gave up: " + summarize(err), cause: err, skip: true}
 	}
 	return &taskError{summary: summarize(err), cause: err}
 }
@@ -321,22 +320,10 @@ func (w *Worker) retryDelay(n int, err error, _ *asynq.Task) time.Duration {
 	if errors.As(err, &snooze) {
 		return max(0, snooze.After)
 	}
-	d := backoff(n, w.cfg.RetryBase, w.cfg.RetryCap)
+	d := dispatcher.Backoff(n, w.cfg.RetryBase, w.cfg.RetryCap)
 	var se *dispatcher.SendError
 	if errors.As(err, &se) && se.RetryAfter > d {
 		d = se.RetryAfter
 	}
 	return d
-}
-
-// backoff is base·2^n with ±20 % jitter, at most maxDelay. The jitter
-// spreads the retries of a batch that failed together (an SMTP server
-// down for a minute) instead of sending them back in one wave.
-func backoff(n int, base, maxDelay time.Duration) time.Duration {
-	d := maxDelay
-	if n >= 0 && n < 62 && base <= maxDelay>>n {
-		d = base << n
-	}
-	j := time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
-	return min(j, maxDelay)
 }

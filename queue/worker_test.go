@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -20,9 +21,9 @@ func TestWorkerRunsExactJob(t *testing.T) {
 		h := &scriptHandler{}
 		startWorker(t, b, h, fastWorker())
 		jobs := []dispatcher.Job{
-			{CampaignID: 42, ContactID: 7, DeliveryID: 70, Channel: dispatcher.Email, Generation: 3},
-			{CampaignID: 42, ContactID: 7, DeliveryID: 71, Channel: dispatcher.SMS},
-			{CampaignID: 43, ContactID: 8, DeliveryID: 80, Channel: dispatcher.File, Generation: 1},
+			{CampaignID: 42, Channel: dispatcher.Email, Tries: 2, Items: []dispatcher.JobItem{{DeliveryID: 70, Generation: 3}, {DeliveryID: 75}}},
+			{CampaignID: 42, Channel: dispatcher.SMS, Items: []dispatcher.JobItem{{DeliveryID: 71}}},
+			{CampaignID: 43, Channel: dispatcher.File, Items: []dispatcher.JobItem{{DeliveryID: 80, Generation: 1}}},
 		}
 		if _, err := NewClient(b, ClientConfig{MaxRetry: 5}).Enqueue(context.Background(), jobs...); err != nil {
 			t.Fatal(err)
@@ -30,13 +31,13 @@ func TestWorkerRunsExactJob(t *testing.T) {
 		waitFor(t, "three jobs to run", func() bool { return len(h.Calls()) >= 3 })
 		got := map[int64]dispatcher.Job{}
 		for _, c := range h.Calls() {
-			got[c.Job.DeliveryID] = c.Job
+			got[c.Job.Items[0].DeliveryID] = c.Job
 		}
 		for _, j := range jobs {
 			want := j
 			want.Retry, want.MaxRetry = 0, 5
-			if got[j.DeliveryID] != want {
-				t.Errorf("handler got %+v, want %+v", got[j.DeliveryID], want)
+			if !reflect.DeepEqual(got[j.Items[0].DeliveryID], want) {
+				t.Errorf("handler got %+v, want %+v", got[j.Items[0].DeliveryID], want)
 			}
 		}
 		waitFor(t, "the queues to empty", func() bool {
@@ -142,21 +143,15 @@ func TestRetriesRunOutThenArchive(t *testing.T) {
 			t.Fatalf("handler ran %d times, want 3", len(calls))
 		}
 		for i, c := range calls {
-			if c.Job.Retry != i || c.Job.MaxRetry != 2 || c.Job.LastTry() != (i == 2) {
-				t.Errorf("run %d: Retry %d, MaxRetry %d, LastTry %v", i, c.Job.Retry, c.Job.MaxRetry, c.Job.LastTry())
+			if c.Job.Retry != i || c.Job.MaxRetry != 2 {
+				t.Errorf("run %d: Retry %d, MaxRetry %d", i, c.Job.Retry, c.Job.MaxRetry)
 			}
 		}
-		info, err := b.inspector.GetTaskInfo(b.QueueName(dispatcher.Email), TaskID(j))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if info.State != asynq.TaskStateArchived {
-			t.Errorf("task state %v, want archived", info.State)
-		}
-		if want := "gave up after 3 tries: transient send failure 451 4.7.1"; info.LastErr != want {
+		info := archivedTask(t, b, dispatcher.Email)
+		if want := "gave up: transient send failure 451 4.7.1"; info.LastErr != want {
 			t.Errorf("stored error %q, want %q", info.LastErr, want)
 		}
-		raw, err := b.Redis().HGet(context.Background(), "asynq:{"+b.QueueName(dispatcher.Email)+"}:t:"+TaskID(j), "msg").Result()
+		raw, err := b.Redis().HGet(context.Background(), "asynq:{"+b.QueueName(dispatcher.Email)+"}:t:"+info.ID, "msg").Result()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -175,10 +170,7 @@ func TestPermanentErrorIsArchivedAtOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitFor(t, "the task to be archived", func() bool { return depthOf(t, b, dispatcher.SMS).Archived == 1 })
-		info, err := b.inspector.GetTaskInfo(b.QueueName(dispatcher.SMS), TaskID(j))
-		if err != nil {
-			t.Fatal(err)
-		}
+		info := archivedTask(t, b, dispatcher.SMS)
 		if info.State != asynq.TaskStateArchived || info.Retried != 0 {
 			t.Errorf("task state %v after %d retries, want archived after 0", info.State, info.Retried)
 		}
@@ -208,6 +200,19 @@ func TestUnreadableTaskIsArchived(t *testing.T) {
 			t.Errorf("handler ran %d times for unreadable tasks", n)
 		}
 	})
+}
+
+// archivedTask returns the one archived task of channel k's queue.
+func archivedTask(t *testing.T, b *Backend, k dispatcher.ChannelKind) *asynq.TaskInfo {
+	t.Helper()
+	ts, err := b.inspector.ListArchivedTasks(b.QueueName(k))
+	if err != nil || len(ts) != 1 {
+		t.Fatalf("archived tasks of %s: %v, %v; want one", k, ts, err)
+	}
+	if ts[0].State != asynq.TaskStateArchived {
+		t.Errorf("task state %v, want archived", ts[0].State)
+	}
+	return ts[0]
 }
 
 func mustPayload(t *testing.T, j dispatcher.Job) []byte {
@@ -401,13 +406,12 @@ func TestWorkerRunRejects(t *testing.T) {
 }
 
 func TestOutcome(t *testing.T) {
-	mid := dispatcher.Job{Retry: 1, MaxRetry: 3}
-	last := dispatcher.Job{Retry: 3, MaxRetry: 3}
+	mid, last := false, true
 	snooze := &dispatcher.SnoozeError{After: time.Minute, Reason: "quiet hours"}
 	pii := &dispatcher.SendError{Class: dispatcher.Transient, Code: "452", Diagnostic: "mailbox of ola@example.no full"}
 	tests := []struct {
 		name       string
-		job        dispatcher.Job
+		lastTry    bool
 		err        error
 		summary    string
 		skip       bool
@@ -416,7 +420,7 @@ func TestOutcome(t *testing.T) {
 		skipsRetry bool // errors.Is(asynq.SkipRetry)
 	}{
 		{"transient", mid, pii, "transient send failure 452", false, false, true, false},
-		{"transient on the last try", last, pii, "gave up after 4 tries: transient send failure 452", true, false, true, true},
+		{"transient on the last try", last, pii, "gave up: transient send failure 452", true, false, true, true},
 		{"snooze", mid, snooze, "snoozed for 1m0s: quiet hours", false, true, false, false},
 		{"snooze on the last try", last, fmt.Errorf("wrapped: %w", snooze), "snoozed for 1m0s: quiet hours", false, true, false, false},
 		{"permanent", mid, &dispatcher.PermanentError{Err: &dispatcher.SendError{Class: dispatcher.Permanent, Code: "535", Diagnostic: "auth failed for ola"}}, "permanent: permanent send failure 535", true, false, true, true},
@@ -427,7 +431,7 @@ func TestOutcome(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			out := outcome(tt.job, tt.err)
+			out := outcome(tt.err, tt.lastTry)
 			if out.Error() != tt.summary || out.skip != tt.skip || (out.snooze != nil) != tt.snooze {
 				t.Errorf("outcome = %q skip=%v snooze=%v; want %q skip=%v snooze=%v", out.Error(), out.skip, out.snooze != nil, tt.summary, tt.skip, tt.snooze)
 			}
@@ -445,7 +449,7 @@ func TestOutcome(t *testing.T) {
 			}
 		})
 	}
-	if outcome(mid, nil) != nil {
+	if outcome(nil, mid) != nil {
 		t.Error("outcome(nil) is not nil")
 	}
 }

@@ -131,7 +131,11 @@ func bigCampaign(b *testing.B, url string, n int) (*store.DB, *dispatcher.Campai
 			ids = append(ids, d.ID)
 		}
 	}
-	if err := s.MarkQueued(ctx, ids[:n/2], time.Now()); err != nil {
+	ts := make([]dispatcher.Transition, n/2)
+	for i, id := range ids[:n/2] {
+		ts[i] = dispatcher.Transition{DeliveryID: id, From: []dispatcher.State{dispatcher.StatePending}, To: dispatcher.StateQueued, At: time.Now()}
+	}
+	if _, _, err := s.Transitions(ctx, ts, nil); err != nil {
 		b.Fatal(err)
 	}
 	return s, c, ids

@@ -200,7 +200,7 @@ func insertContacts(ctx context.Context, tx *txn, cs []*dispatcher.Contact) (map
 }
 
 var deliveryInsertCols = []string{"campaign_id", "contact_id", "channel", "seq", "state", "generation",
-	"attempt", "address", "provider_id", "code", "diagnostic", "updated_at"}
+	"attempt", "address", "provider_id", "code", "diagnostic", "updated_at", "not_before"}
 
 // insertDeliveries inserts ds, setting the ID of each one stored; a
 // delivery whose contact × channel already exists keeps ID 0. It then
@@ -225,7 +225,7 @@ func insertDeliveries(ctx context.Context, tx *txn, ds []dispatcher.Delivery, no
 		}
 		index[k] = i
 		rows = append(rows, []any{d.CampaignID, d.ContactID, string(d.Channel), d.Seq, string(d.State), d.Generation,
-			d.Attempt, d.Address, d.ProviderID, d.Code, d.Diagnostic, tx.d.timeValue(d.UpdatedAt)})
+			d.Attempt, d.Address, d.ProviderID, d.Code, d.Diagnostic, tx.d.timeValue(d.UpdatedAt), notBefore(tx.d, d.NotBefore)})
 	}
 	_, err := tx.d.bulkInsert(ctx, tx, &bulk{
 		table: "deliveries", cols: deliveryInsertCols, rows: rows,

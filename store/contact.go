@@ -20,24 +20,82 @@ const contactCols = `id, campaign_id, external_id, name, email, phone, locale, c
 
 func scanContact(sc interface{ Scan(...any) error }) (dispatcher.Contact, error) {
 	var c dispatcher.Contact
-	var attrs []byte
-	var doNotEmail int64
-	err := sc.Scan(&c.ID, &c.CampaignID, &c.ExternalID, &c.Name, &c.Email, &c.Phone, &c.Locale, &c.Country,
-		&attrs, &c.SourceRow, &c.EmailConsent, &doNotEmail, &c.Postal.Line1, &c.Postal.Line2, &c.Postal.PostalCode,
-		&c.Postal.City, &c.Postal.Region)
-	if err != nil {
+	var cs contactScan
+	if err := sc.Scan(cs.dest(&c)...); err != nil {
 		return c, err
 	}
-	c.DoNotEmail = doNotEmail != 0
-	if len(attrs) > 0 {
-		if err := json.Unmarshal(attrs, &c.Attrs); err != nil {
-			return c, fmt.Errorf("contact %d attributes: %w", c.ID, err)
+	return c, cs.finish(&c)
+}
+
+// contactScan holds the columns of contactCols that need converting after
+// a scan.
+type contactScan struct {
+	attrs      []byte
+	doNotEmail int64
+}
+
+// dest returns the scan destinations for contactCols into c.
+func (cs *contactScan) dest(c *dispatcher.Contact) []any {
+	return []any{&c.ID, &c.CampaignID, &c.ExternalID, &c.Name, &c.Email, &c.Phone, &c.Locale, &c.Country,
+		&cs.attrs, &c.SourceRow, &c.EmailConsent, &cs.doNotEmail, &c.Postal.Line1, &c.Postal.Line2, &c.Postal.PostalCode,
+		&c.Postal.City, &c.Postal.Region}
+}
+
+// finish converts what dest scanned into c.
+func (cs *contactScan) finish(c *dispatcher.Contact) error {
+	c.DoNotEmail = cs.doNotEmail != 0
+	if len(cs.attrs) > 0 {
+		if err := json.Unmarshal(cs.attrs, &c.Attrs); err != nil {
+			return fmt.Errorf("contact %d attributes: %w", c.ID, err)
 		}
 		if len(c.Attrs) == 0 {
 			c.Attrs = nil
 		}
 	}
-	return c, nil
+	return nil
+}
+
+// qualify prefixes every column of a column list with a table alias.
+func qualify(alias, cols string) string {
+	parts := strings.Split(cols, ",")
+	for i, c := range parts {
+		parts[i] = alias + "." + strings.TrimSpace(c)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// withContacts reads the contacts of ds and pairs each delivery with its
+// contact.
+func withContacts(ctx context.Context, r runner, ds []dispatcher.Delivery) ([]dispatcher.Claimed, error) {
+	if len(ds) == 0 {
+		return nil, nil
+	}
+	ids := make([]any, 0, len(ds))
+	seen := make(map[int64]bool, len(ds))
+	for _, d := range ds {
+		if !seen[d.ContactID] {
+			seen[d.ContactID] = true
+			ids = append(ids, d.ContactID)
+		}
+	}
+	rows, err := r.query(ctx, `SELECT `+contactCols+` FROM contacts WHERE id IN (`+placeholders(len(ids))+`)`, ids...)
+	cs, err := collect(rows, err, func(r *sql.Rows) (dispatcher.Contact, error) { return scanContact(r) })
+	if err != nil {
+		return nil, fmt.Errorf("contacts of %d deliveries: %w", len(ds), err)
+	}
+	byID := make(map[int64]*dispatcher.Contact, len(cs))
+	for i := range cs {
+		byID[cs[i].ID] = &cs[i]
+	}
+	out := make([]dispatcher.Claimed, 0, len(ds))
+	for _, d := range ds {
+		c := byID[d.ContactID]
+		if c == nil {
+			return nil, fmt.Errorf("delivery %d: contact %d: %w", d.ID, d.ContactID, dispatcher.ErrNotFound)
+		}
+		out = append(out, dispatcher.Claimed{Delivery: d, Contact: *c})
+	}
+	return out, nil
 }
 
 // ImportContacts stores a batch of contacts in one transaction. Contacts

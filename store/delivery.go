@@ -1,10 +1,12 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -19,17 +21,22 @@ const (
 	maxPage     = 10000
 )
 
-// markChunk bounds the ids in one MarkQueued statement, well under both
-// backends' parameter limits.
-const markChunk = 5000
+// idChunk bounds the ids in one statement, well under both backends'
+// parameter limits.
+const idChunk = 5000
 
 const deliveryCols = `id, campaign_id, contact_id, channel, seq, state, generation, attempt, address,
-	provider_id, code, diagnostic, updated_at`
+	provider_id, code, diagnostic, updated_at, not_before`
+
+// deliveryDest returns the scan destinations for deliveryCols into d.
+func deliveryDest(d *dispatcher.Delivery) []any {
+	return []any{&d.ID, &d.CampaignID, &d.ContactID, &d.Channel, &d.Seq, &d.State, &d.Generation, &d.Attempt,
+		&d.Address, &d.ProviderID, &d.Code, &d.Diagnostic, timeCol{&d.UpdatedAt}, timeCol{&d.NotBefore}}
+}
 
 func scanDelivery(sc interface{ Scan(...any) error }) (dispatcher.Delivery, error) {
 	var d dispatcher.Delivery
-	err := sc.Scan(&d.ID, &d.CampaignID, &d.ContactID, &d.Channel, &d.Seq, &d.State, &d.Generation, &d.Attempt,
-		&d.Address, &d.ProviderID, &d.Code, &d.Diagnostic, timeCol{&d.UpdatedAt})
+	err := sc.Scan(deliveryDest(&d)...)
 	return d, err
 }
 
@@ -70,15 +77,30 @@ func (s *DB) InsertDeliveries(ctx context.Context, ds []dispatcher.Delivery) ([]
 // attempt = t.Attempt) and appends its event, in one transaction. When no
 // row matches it returns ErrNotFound if the delivery does not exist and
 // ErrStale otherwise. Empty Address and ProviderID keep the stored values;
-// Code and Diagnostic are always replaced; BumpGeneration adds one to the
-// generation.
+// Code, Diagnostic and NotBefore are always replaced; BumpGeneration adds
+// one to the generation; NoEvent leaves the history alone.
 func (s *DB) Transition(ctx context.Context, t dispatcher.Transition) error {
 	if len(t.From) == 0 {
 		return dispatcher.Errorf(dispatcher.EINVALID, "store: transition delivery %d: no from state given", t.DeliveryID)
 	}
-	at := s.stamp(t.At)
-	set := "state = ?, attempt = ?, code = ?, diagnostic = ?, updated_at = ?"
-	args := []any{string(t.To), t.NewAttempt, t.Code, t.Diagnostic, s.d.timeValue(at)}
+	err := s.write(ctx, func(tx *txn) error {
+		ok, err := transitionOne(ctx, tx, s.stamp, t)
+		if err != nil || ok {
+			return err
+		}
+		return staleOrNotFound(ctx, tx.runner, "deliveries", "delivery", t.DeliveryID)
+	})
+	if err != nil {
+		return fmt.Errorf("store: transition delivery %d to %s: %w", t.DeliveryID, t.To, err)
+	}
+	return nil
+}
+
+// transitionOne applies t within tx and reports whether the row matched.
+func transitionOne(ctx context.Context, tx *txn, stamp func(time.Time) time.Time, t dispatcher.Transition) (bool, error) {
+	at := stamp(t.At)
+	set := "state = ?, attempt = ?, code = ?, diagnostic = ?, updated_at = ?, not_before = ?"
+	args := []any{string(t.To), t.NewAttempt, t.Code, t.Diagnostic, tx.d.timeValue(at), notBefore(tx.d, t.NotBefore)}
 	if t.BumpGeneration {
 		set += ", generation = generation + 1"
 	}
@@ -97,54 +119,116 @@ func (s *DB) Transition(ctx context.Context, t dispatcher.Transition) error {
 		where += " AND attempt = ?"
 		args = append(args, t.Attempt)
 	}
-	err := s.write(ctx, func(tx *txn) error {
-		res, err := tx.exec(ctx, `UPDATE deliveries SET `+set+` WHERE `+where, args...)
-		if err != nil {
-			return err
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			return staleOrNotFound(ctx, tx.runner, "deliveries", "delivery", t.DeliveryID)
-		}
-		_, err = tx.exec(ctx, `INSERT INTO events (delivery_id, at, state, provider_id, code, diagnostic)
-			VALUES (?, ?, ?, ?, ?, ?)`, t.DeliveryID, s.d.timeValue(at), string(t.To), t.ProviderID, t.Code, t.Diagnostic)
-		return err
-	})
+	res, err := tx.exec(ctx, `UPDATE deliveries SET `+set+` WHERE `+where, args...)
 	if err != nil {
-		return fmt.Errorf("store: transition delivery %d to %s: %w", t.DeliveryID, t.To, err)
+		return false, err
 	}
-	return nil
+	n, err := res.RowsAffected()
+	if err != nil || n == 0 {
+		return false, err
+	}
+	if t.NoEvent {
+		return true, nil
+	}
+	_, err = tx.exec(ctx, `INSERT INTO events (delivery_id, at, state, provider_id, code, diagnostic)
+		VALUES (?, ?, ?, ?, ?, ?)`, t.DeliveryID, tx.d.timeValue(at), string(t.To), t.ProviderID, t.Code, t.Diagnostic)
+	return err == nil, err
 }
 
-// MarkQueued moves those of the given deliveries that are pending to
-// queued, each with an event; others are left as they are.
-func (s *DB) MarkQueued(ctx context.Context, ids []int64, at time.Time) error {
-	if len(ids) == 0 {
+// notBefore encodes a NotBefore time: NULL when zero.
+func notBefore(d dialect, t time.Time) any {
+	if t.IsZero() {
 		return nil
 	}
-	at = s.stamp(at)
+	return d.timeValue(utc(t))
+}
+
+// Transitions applies ts in one transaction, each as Transition does, and
+// returns the IDs of those whose row did not match (stale or missing). For
+// each applied transition the deliveries follow holds under its
+// DeliveryID are inserted too, as InsertDeliveries does, and returned with
+// their IDs (a delivery whose contact × channel exists keeps ID 0).
+func (s *DB) Transitions(ctx context.Context, ts []dispatcher.Transition, follow map[int64][]dispatcher.Delivery) ([]int64, []dispatcher.Delivery, error) {
+	if len(ts) == 0 {
+		return nil, nil, nil
+	}
+	for _, t := range ts {
+		if len(t.From) == 0 {
+			return nil, nil, dispatcher.Errorf(dispatcher.EINVALID, "store: transition delivery %d: no from state given", t.DeliveryID)
+		}
+	}
+	var stale []int64
+	var inserted []dispatcher.Delivery
 	err := s.write(ctx, func(tx *txn) error {
-		for start := 0; start < len(ids); start += markChunk {
-			chunk := ids[start:min(start+markChunk, len(ids))]
-			_, err := s.d.moveDeliveries(ctx, tx, move{
-				where: "state = '" + string(dispatcher.StatePending) + "' AND id IN (" + placeholders(len(chunk)) + ")",
-				args:  int64Args(chunk),
-				to:    dispatcher.StateQueued,
-				at:    at,
-			})
+		stale, inserted = nil, nil
+		applied, err := s.d.transitions(ctx, tx, s.stamp, ts)
+		if err != nil {
+			return err
+		}
+		for _, t := range ts {
+			if !applied[t.DeliveryID] {
+				stale = append(stale, t.DeliveryID)
+				continue
+			}
+			inserted = append(inserted, follow[t.DeliveryID]...)
+		}
+		return insertDeliveries(ctx, tx, inserted, s.stamp)
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("store: record %d transitions: %w", len(ts), err)
+	}
+	return stale, inserted, nil
+}
+
+// Claim moves the due, pending or queued deliveries among c.Items (at the
+// item's generation) to sending with attempt c.Attempt and returns them
+// with their contacts, in delivery ID order.
+func (s *DB) Claim(ctx context.Context, c dispatcher.Claim) ([]dispatcher.Claimed, error) {
+	if len(c.Items) == 0 {
+		return nil, nil
+	}
+	if c.Attempt == "" {
+		return nil, dispatcher.Errorf(dispatcher.EINVALID, "store: claim: no attempt id given")
+	}
+	at := s.stamp(c.At)
+	var out []dispatcher.Claimed
+	err := s.write(ctx, func(tx *txn) error {
+		out = out[:0]
+		for start := 0; start < len(c.Items); start += idChunk / 2 {
+			chunk := c.Items[start:min(start+idChunk/2, len(c.Items))]
+			got, err := s.d.claim(ctx, tx, chunk, c.Attempt, at)
 			if err != nil {
 				return err
 			}
+			out = append(out, got...)
 		}
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("store: mark %d deliveries queued: %w", len(ids), err)
+		return nil, fmt.Errorf("store: claim %d deliveries: %w", len(c.Items), err)
 	}
-	return nil
+	slices.SortFunc(out, func(a, b dispatcher.Claimed) int { return cmp.Compare(a.Delivery.ID, b.Delivery.ID) })
+	return out, nil
+}
+
+// claimableStates are the states a worker may claim a delivery from.
+var claimableStates = stateList(dispatcher.StatePending, dispatcher.StateQueued)
+
+// PendingAfter returns up to limit of a campaign's pending deliveries on
+// channel k with IDs above afterID, in ID order (the deliveries_pending
+// partial index).
+func (s *DB) PendingAfter(ctx context.Context, campaignID int64, k dispatcher.ChannelKind, afterID int64, limit int) ([]dispatcher.Delivery, error) {
+	if limit <= 0 {
+		limit = defaultPage
+	}
+	limit = min(limit, maxPage)
+	out, err := collectDeliveries(s.reader().query(ctx, `SELECT `+deliveryCols+` FROM deliveries
+		WHERE campaign_id = ? AND channel = ? AND state = '`+string(dispatcher.StatePending)+`' AND id > ?
+		ORDER BY id LIMIT ?`, campaignID, string(k), afterID, limit))
+	if err != nil {
+		return nil, fmt.Errorf("store: pending %s deliveries of campaign %d: %w", k, campaignID, err)
+	}
+	return out, nil
 }
 
 // Deliveries pages through a campaign's deliveries in q.States (every state
@@ -232,6 +316,22 @@ func (s *DB) DeliveriesOf(ctx context.Context, contactID int64) ([]dispatcher.De
 		WHERE contact_id = ? ORDER BY seq, id`, contactID))
 	if err != nil {
 		return nil, fmt.Errorf("store: deliveries of contact %d: %w", contactID, err)
+	}
+	return out, nil
+}
+
+// DeliveriesOfContacts returns the deliveries of the given contacts, by
+// contact and then policy order.
+func (s *DB) DeliveriesOfContacts(ctx context.Context, contactIDs []int64) ([]dispatcher.Delivery, error) {
+	var out []dispatcher.Delivery
+	for start := 0; start < len(contactIDs); start += idChunk {
+		chunk := contactIDs[start:min(start+idChunk, len(contactIDs))]
+		ds, err := collectDeliveries(s.reader().query(ctx, `SELECT `+deliveryCols+` FROM deliveries
+			WHERE contact_id IN (`+placeholders(len(chunk))+`) ORDER BY contact_id, seq, id`, int64Args(chunk)...))
+		if err != nil {
+			return nil, fmt.Errorf("store: deliveries of %d contacts: %w", len(contactIDs), err)
+		}
+		out = append(out, ds...)
 	}
 	return out, nil
 }

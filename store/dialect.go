@@ -35,6 +35,12 @@ type dialect interface {
 	// moveDeliveries moves every delivery matching m.where to m.to and
 	// appends one event for each, atomically, and returns how many moved.
 	moveDeliveries(ctx context.Context, tx *txn, m move) (int64, error)
+	// claim moves the claimable deliveries among items to sending with
+	// attempt (see DB.Claim) and returns them with their contacts.
+	claim(ctx context.Context, tx *txn, items []dispatcher.JobItem, attempt string, at time.Time) ([]dispatcher.Claimed, error)
+	// transitions applies ts (see DB.Transitions) and returns the IDs of
+	// the deliveries that moved.
+	transitions(ctx context.Context, tx *txn, stamp func(time.Time) time.Time, ts []dispatcher.Transition) (map[int64]bool, error)
 	// lockMigrations serialises migrations between processes.
 	lockMigrations(ctx context.Context, tx *txn) error
 	// migrationsTableDDL creates the table recording applied migrations.

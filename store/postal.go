@@ -54,8 +54,8 @@ func (s *DB) CreatePostalBatch(ctx context.Context, b *dispatcher.PostalBatch, d
 		ref := dispatcher.PostalBatchRef(id)
 		// Claim the letters first: on PostgreSQL the UPDATE also locks the
 		// rows, so the move below sees exactly them.
-		for start := 0; start < len(deliveryIDs); start += markChunk {
-			chunk := deliveryIDs[start:min(start+markChunk, len(deliveryIDs))]
+		for start := 0; start < len(deliveryIDs); start += idChunk {
+			chunk := deliveryIDs[start:min(start+idChunk, len(deliveryIDs))]
 			args := append([]any{ref, b.CampaignID}, int64Args(chunk)...)
 			if _, err := tx.exec(ctx, `UPDATE deliveries SET provider_id = ?
 				WHERE campaign_id = ? AND channel = `+sqlPostal+` AND state = '`+string(dispatcher.StatePending)+`'
@@ -64,7 +64,7 @@ func (s *DB) CreatePostalBatch(ctx context.Context, b *dispatcher.PostalBatch, d
 			}
 		}
 		moved, err = s.d.moveDeliveries(ctx, tx, move{
-			where:      "provider_id = ? AND channel = " + sqlPostal + " AND state = '" + string(dispatcher.StatePending) + "'",
+			where:      "provider_id = ? AND provider_id <> '' AND channel = " + sqlPostal + " AND state = '" + string(dispatcher.StatePending) + "'",
 			args:       []any{ref},
 			to:         dispatcher.StateHandedToPrint,
 			at:         created,
@@ -138,7 +138,7 @@ func (s *DB) MarkPostalBatchMailed(ctx context.Context, id int64, at time.Time) 
 			return staleOrNotFound(ctx, tx.runner, "postal_batches", "print batch", id)
 		}
 		moved, err = s.d.moveDeliveries(ctx, tx, move{
-			where:      "provider_id = ? AND channel = " + sqlPostal + " AND state = '" + string(dispatcher.StateHandedToPrint) + "'",
+			where:      "provider_id = ? AND provider_id <> '' AND channel = " + sqlPostal + " AND state = '" + string(dispatcher.StateHandedToPrint) + "'",
 			args:       []any{dispatcher.PostalBatchRef(id)},
 			to:         dispatcher.StateSent,
 			at:         at,

@@ -5,11 +5,14 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/heraldhq/herald/dispatcher"
 )
 
 // pgUniqueViolation is PostgreSQL's SQLSTATE for unique_violation.
@@ -103,6 +106,103 @@ func (d postgresDialect) moveDeliveries(ctx context.Context, tx *txn, m move) (i
 		return 0, err
 	}
 	return n, nil
+}
+
+// claim updates the rows and returns them joined with their contacts in
+// one statement. The items travel as two arrays, so the statement text is
+// the same for every batch and pgx prepares it once per connection.
+func (d postgresDialect) claim(ctx context.Context, tx *txn, items []dispatcher.JobItem, attempt string, at time.Time) ([]dispatcher.Claimed, error) {
+	ids := make([]int64, len(items))
+	gens := make([]int32, len(items))
+	for i, it := range items {
+		ids[i], gens[i] = it.DeliveryID, int32(it.Generation)
+	}
+	rows, err := tx.query(ctx, `UPDATE deliveries AS d SET state = '`+string(dispatcher.StateSending)+`', attempt = ?, updated_at = ?
+		FROM unnest(CAST(? AS bigint[]), CAST(? AS integer[])) AS t (id, gen), contacts AS c
+		WHERE d.id = t.id AND d.generation = t.gen AND d.state IN (`+claimableStates+`)
+		AND (d.not_before IS NULL OR d.not_before <= ?) AND c.id = d.contact_id
+		RETURNING `+qualify("d", deliveryCols)+`, `+qualify("c", contactCols),
+		attempt, d.timeValue(at), ids, gens, d.timeValue(at))
+	return collect(rows, err, func(r *sql.Rows) (dispatcher.Claimed, error) {
+		var cl dispatcher.Claimed
+		var cs contactScan
+		if err := r.Scan(append(deliveryDest(&cl.Delivery), cs.dest(&cl.Contact)...)...); err != nil {
+			return cl, err
+		}
+		return cl, cs.finish(&cl.Contact)
+	})
+}
+
+// transitions applies every transition with one statement: the
+// transitions travel as arrays, one UPDATE ... FROM unnest(...) moves the
+// rows that match, and a data-modifying CTE appends their events. A
+// hundred outcomes cost one round trip and one plan, not a hundred.
+func (d postgresDialect) transitions(ctx context.Context, tx *txn, stamp func(time.Time) time.Time, ts []dispatcher.Transition) (map[int64]bool, error) {
+	n := len(ts)
+	var (
+		ids        = make([]int64, n)
+		gens       = make([]int32, n)
+		attempts   = make([]string, n)
+		froms      = make([]string, n)
+		tos        = make([]string, n)
+		newAttempt = make([]string, n)
+		bumps      = make([]int32, n)
+		addrs      = make([]string, n)
+		providers  = make([]string, n)
+		codes      = make([]string, n)
+		diags      = make([]string, n)
+		ats        = make([]time.Time, n)
+		notBefores = make([]*time.Time, n)
+		events     = make([]bool, n)
+	)
+	for i, t := range ts {
+		ids[i], gens[i], attempts[i] = t.DeliveryID, int32(t.Generation), t.Attempt
+		from := make([]string, len(t.From))
+		for j, st := range t.From {
+			from[j] = string(st)
+		}
+		froms[i] = strings.Join(from, ",")
+		tos[i], newAttempt[i] = string(t.To), t.NewAttempt
+		if t.BumpGeneration {
+			bumps[i] = 1
+		}
+		addrs[i], providers[i], codes[i], diags[i] = t.Address, t.ProviderID, t.Code, t.Diagnostic
+		ats[i] = stamp(t.At)
+		if !t.NotBefore.IsZero() {
+			nb := utc(t.NotBefore)
+			notBefores[i] = &nb
+		}
+		events[i] = !t.NoEvent
+	}
+	rows, err := tx.query(ctx, `WITH v AS (
+			SELECT * FROM unnest(CAST(? AS bigint[]), CAST(? AS integer[]), CAST(? AS text[]), CAST(? AS text[]),
+				CAST(? AS text[]), CAST(? AS text[]), CAST(? AS integer[]), CAST(? AS text[]), CAST(? AS text[]),
+				CAST(? AS text[]), CAST(? AS text[]), CAST(? AS timestamptz[]), CAST(? AS timestamptz[]), CAST(? AS boolean[]))
+				AS v (id, gen, attempt, from_states, to_state, new_attempt, bump, address, provider_id, code, diagnostic, at, not_before, event)
+		), moved AS (
+			UPDATE deliveries AS d SET state = v.to_state, attempt = v.new_attempt, generation = d.generation + v.bump,
+				address = CASE WHEN v.address = '' THEN d.address ELSE v.address END,
+				provider_id = CASE WHEN v.provider_id = '' THEN d.provider_id ELSE v.provider_id END,
+				code = v.code, diagnostic = v.diagnostic, updated_at = v.at, not_before = v.not_before
+			FROM v
+			WHERE d.id = v.id AND d.generation = v.gen AND d.state = ANY (string_to_array(v.from_states, ','))
+				AND (v.attempt = '' OR d.attempt = v.attempt)
+			RETURNING d.id, v.event, v.at, v.to_state, v.provider_id, v.code, v.diagnostic
+		), appended AS (
+			INSERT INTO events (delivery_id, at, state, provider_id, code, diagnostic)
+			SELECT id, at, to_state, provider_id, code, diagnostic FROM moved WHERE event ORDER BY id
+		)
+		SELECT id FROM moved`,
+		ids, gens, attempts, froms, tos, newAttempt, bumps, addrs, providers, codes, diags, ats, notBefores, events)
+	moved, err := collect(rows, err, scanOne[int64])
+	if err != nil {
+		return nil, fmt.Errorf("transitions: %w", err)
+	}
+	applied := make(map[int64]bool, len(moved))
+	for _, id := range moved {
+		applied[id] = true
+	}
+	return applied, nil
 }
 
 // lockMigrations takes a transaction-scoped advisory lock, so a second

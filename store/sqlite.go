@@ -11,6 +11,8 @@ import (
 
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/heraldhq/herald/dispatcher"
 )
 
 // SQLite connection settings, chosen so that many goroutines and two
@@ -156,6 +158,47 @@ func (d sqliteDialect) moveDeliveries(ctx context.Context, tx *txn, m move) (int
 		return 0, fmt.Errorf("moved %d deliveries but appended %d events", moved, events)
 	}
 	return moved, nil
+}
+
+// claim updates the rows with one statement that finds them by primary
+// key (id IN) and checks each one's generation against the item's (a row
+// value IN a VALUES list), then reads their contacts.
+func (d sqliteDialect) claim(ctx context.Context, tx *txn, items []dispatcher.JobItem, attempt string, at time.Time) ([]dispatcher.Claimed, error) {
+	ids := make([]any, len(items))
+	pairs := make([]any, 0, 2*len(items))
+	for i, it := range items {
+		ids[i] = it.DeliveryID
+		pairs = append(pairs, it.DeliveryID, it.Generation)
+	}
+	now := d.timeValue(at)
+	args := append([]any{attempt, now}, ids...)
+	args = append(args, pairs...)
+	args = append(args, now)
+	ds, err := collectDeliveries(tx.query(ctx, `UPDATE deliveries SET state = '`+string(dispatcher.StateSending)+`', attempt = ?, updated_at = ?
+		WHERE id IN (`+placeholders(len(items))+`)
+		AND (id, generation) IN (VALUES `+strings.TrimSuffix(strings.Repeat("(?, ?), ", len(items)), ", ")+`)
+		AND state IN (`+claimableStates+`) AND (not_before IS NULL OR not_before <= ?)
+		RETURNING `+deliveryCols, args...))
+	if err != nil {
+		return nil, fmt.Errorf("claim: %w", err)
+	}
+	return withContacts(ctx, tx.runner, ds)
+}
+
+// transitions applies each transition with its own statements: SQLite
+// runs in-process, where a statement costs microseconds.
+func (sqliteDialect) transitions(ctx context.Context, tx *txn, stamp func(time.Time) time.Time, ts []dispatcher.Transition) (map[int64]bool, error) {
+	applied := make(map[int64]bool, len(ts))
+	for _, t := range ts {
+		ok, err := transitionOne(ctx, tx, stamp, t)
+		if err != nil {
+			return nil, fmt.Errorf("transition delivery %d: %w", t.DeliveryID, err)
+		}
+		if ok {
+			applied[t.DeliveryID] = true
+		}
+	}
+	return applied, nil
 }
 
 // lockMigrations has nothing to do: the migration transaction begins

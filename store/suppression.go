@@ -61,6 +61,42 @@ func (s *DB) IsSuppressed(ctx context.Context, channel dispatcher.ChannelKind, a
 	return &sup, nil
 }
 
+// SuppressedAmong returns the suppressions among addresses on channel,
+// keyed by each address as given (the lookup ignores case and surrounding
+// spaces, as IsSuppressed does).
+func (s *DB) SuppressedAmong(ctx context.Context, channel dispatcher.ChannelKind, addresses []string) (map[string]dispatcher.Suppression, error) {
+	byKey := make(map[string][]string, len(addresses))
+	keys := make([]any, 0, len(addresses))
+	for _, a := range addresses {
+		k := suppressionAddress(a)
+		if _, ok := byKey[k]; !ok {
+			keys = append(keys, k)
+		}
+		byKey[k] = append(byKey[k], a)
+	}
+	out := map[string]dispatcher.Suppression{}
+	for start := 0; start < len(keys); start += idChunk {
+		chunk := keys[start:min(start+idChunk, len(keys))]
+		rows, err := s.reader().query(ctx, `SELECT channel, address, reason, source, first_seen, last_seen
+			FROM suppressions WHERE channel = ? AND address IN (`+placeholders(len(chunk))+`)`,
+			append([]any{string(channel)}, chunk...)...)
+		sups, err := collect(rows, err, func(r *sql.Rows) (dispatcher.Suppression, error) {
+			var sup dispatcher.Suppression
+			err := r.Scan(&sup.Channel, &sup.Address, &sup.Reason, &sup.Source, timeCol{&sup.FirstSeen}, timeCol{&sup.LastSeen})
+			return sup, err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("store: look up %d %s suppressions: %w", len(addresses), channel, err)
+		}
+		for _, sup := range sups {
+			for _, a := range byKey[sup.Address] {
+				out[a] = sup
+			}
+		}
+	}
+	return out, nil
+}
+
 // SuppressMany adds or refreshes many entries in one transaction, each as
 // Suppress does, and returns how many addresses were not on the list
 // before. An entry with an empty address fails the whole call.

@@ -166,10 +166,7 @@ func TestBrowser(t *testing.T) {
 	t.Cleanup(func() { tw.Close() })
 
 	var b *queue.Backend
-	e := newTestEnv(t, withBackend(t), func(c *Config) {
-		b = c.Backend
-		c.Queue = queue.NewClient(c.Backend, queue.ClientConfig{MaxRetry: 3})
-	})
+	e := newTestEnv(t, withBackend(t), func(c *Config) { b = c.Backend })
 	ctx := context.Background()
 	camp := &dispatcher.Campaign{Name: "datainnbrudd-2026", IncidentRef: "INC-2026-042", DefaultLocale: "nb",
 		Policy:   dispatcher.Policy{dispatcher.Email, dispatcher.SMS},
@@ -198,8 +195,10 @@ func TestBrowser(t *testing.T) {
 	handler := &dispatcher.Worker{Store: e.st, Queue: q, Channels: map[dispatcher.ChannelKind]dispatcher.Channel{dispatcher.Email: emailCh, dispatcher.SMS: smsCh}}
 	w := queue.NewWorker(b, handler, queue.WorkerConfig{Concurrency: 8, PollInterval: 50 * time.Millisecond, DelayedCheckInterval: 100 * time.Millisecond, RetryBase: 100 * time.Millisecond})
 	rec := &dispatcher.Reconciler{Store: e.st, Queue: q, StaleAfter: time.Minute}
+	feeder := &dispatcher.Feeder{Store: e.st, Queue: q}
 	wctx, stopWorkers := context.WithCancel(ctx)
 	var wg sync.WaitGroup
+	wg.Go(func() { feeder.Loop(wctx, 100*time.Millisecond) })
 	wg.Add(2)
 	go func() {
 		defer wg.Done()

@@ -33,10 +33,6 @@ type Config struct {
 	// same *store.DB implements both).
 	Store dispatcher.Store
 	Users dispatcher.UserStore
-	// Queue receives the jobs of launched and resumed campaigns and of
-	// imports into running ones; nil leaves them pending for the workers'
-	// reconciler (herald with an embedded Redis).
-	Queue dispatcher.Queue
 	// Backend, when set, gives queue depth to the dashboard and /metrics
 	// and mounts the asynq queue monitor at /admin/queues/ for admins.
 	Backend *queue.Backend

@@ -248,7 +248,7 @@ func importOptions(get func(string) string, source string) (dispatcher.ImportOpt
 func (s *Server) runImport(ctx context.Context, p *principal, c *dispatcher.Campaign, r io.Reader, opt dispatcher.ImportOptions) (*ImportResult, error) {
 	rep := &cappedBuffer{max: rejectMaxBytes}
 	opt.Rejects = rep
-	im := &dispatcher.Importer{Store: s.cfg.Store, Queue: s.cfg.Queue, Logger: s.log, Now: s.cfg.Now}
+	im := &dispatcher.Importer{Store: s.cfg.Store, Logger: s.log, Now: s.cfg.Now}
 	run, err := im.Import(ctx, c, r, opt)
 	if err != nil {
 		return nil, err
@@ -310,7 +310,7 @@ func (c *cappedBuffer) Write(p []byte) (int, error) {
 
 // control runs a campaign control and returns what it did, in words.
 func (s *Server) control(ctx context.Context, p *principal, c *dispatcher.Campaign, verb string) (string, error) {
-	ops := &dispatcher.Operations{Store: s.cfg.Store, Queue: s.cfg.Queue, Now: s.cfg.Now, Actor: p.actor()}
+	ops := &dispatcher.Operations{Store: s.cfg.Store, Now: s.cfg.Now, Actor: p.actor()}
 	var err error
 	msg := ""
 	switch verb {

@@ -118,11 +118,7 @@ func (a *app) operations(ctx context.Context) (*dispatcher.Operations, error) {
 	if err != nil {
 		return nil, err
 	}
-	q, err := a.queue(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return &dispatcher.Operations{Store: st, Queue: q, Actor: a.actor()}, nil
+	return &dispatcher.Operations{Store: st, Actor: a.actor()}, nil
 }
 
 // campaign finds a campaign by name with an error that says what exists.

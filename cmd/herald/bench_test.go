@@ -182,7 +182,7 @@ func TestBenchRealServices(t *testing.T) {
 	if len(workers) != 2 || !workers["worker-1"] || !workers["worker-2"] {
 		t.Errorf("worker processes with memory and CPU measured: %v", workers)
 	}
-	for _, name := range []string{"import.pprof", "launch.pprof", "worker-1.pprof", "worker-2.pprof", "sink.pprof"} {
+	for _, name := range []string{"import.pprof", "enqueue.pprof", "worker-1.pprof", "worker-2.pprof", "sink.pprof"} {
 		fi, err := os.Stat(filepath.Join(prof, name))
 		if err != nil || fi.Size() == 0 {
 			t.Errorf("profile %s: %v", name, err)
@@ -201,6 +201,11 @@ func TestBenchRealServices(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	own, err := rdb.Keys(ctx, res.Namespace+"*").Result() // feed cursors, rate limits
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys = append(keys, own...)
 	if len(keys) > 0 || res.Namespace == "" {
 		t.Errorf("namespace %q keys left in Redis: %v", res.Namespace, keys)
 	}

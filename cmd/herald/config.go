@@ -50,6 +50,8 @@ type Config struct {
 	DomainConcurrency int     // HERALD_EMAIL_DOMAIN_CONCURRENCY: e-mails in flight to one recipient domain (0 = unlimited)
 
 	Concurrency int           // HERALD_WORKER_CONCURRENCY (default 20)
+	BatchSize   int           // HERALD_BATCH_SIZE: deliveries per queued job (default 100)
+	QueueWindow int           // HERALD_QUEUE_WINDOW: jobs per channel kept ready in Redis (default 64)
 	MaxRetry    int           // HERALD_MAX_RETRY (default 8)
 	StaleAfter  time.Duration // HERALD_STALE_AFTER: when a delivery stuck in sending is resent (default 10m)
 }
@@ -109,6 +111,8 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		{"HERALD_SMTP_PORT", &c.SMTPPort, 587},
 		{"HERALD_SMTP_POOL", &c.SMTPPool, 4},
 		{"HERALD_WORKER_CONCURRENCY", &c.Concurrency, 20},
+		{"HERALD_BATCH_SIZE", &c.BatchSize, 100},
+		{"HERALD_QUEUE_WINDOW", &c.QueueWindow, 64},
 		{"HERALD_MAX_RETRY", &c.MaxRetry, 8},
 	}
 	for _, i := range ints {
@@ -120,6 +124,12 @@ func loadConfig(getenv func(string) string) (Config, error) {
 			}
 			*i.dst = n
 		}
+	}
+	if c.BatchSize < 1 || c.BatchSize > 10000 {
+		return c, fmt.Errorf("HERALD_BATCH_SIZE=%d: want 1 to 10000 deliveries per job", c.BatchSize)
+	}
+	if c.QueueWindow < 2 {
+		return c, fmt.Errorf("HERALD_QUEUE_WINDOW=%d: want at least 2 jobs", c.QueueWindow)
 	}
 	for _, f := range []struct {
 		name string
@@ -217,6 +227,8 @@ func (c Config) Redacted() [][2]string {
 		{"HERALD_RATE_SMS", strconv.FormatFloat(c.RateSMS, 'f', -1, 64)},
 		{"HERALD_EMAIL_DOMAIN_CONCURRENCY", strconv.Itoa(c.DomainConcurrency)},
 		{"HERALD_WORKER_CONCURRENCY", strconv.Itoa(c.Concurrency)},
+		{"HERALD_BATCH_SIZE", strconv.Itoa(c.BatchSize)},
+		{"HERALD_QUEUE_WINDOW", strconv.Itoa(c.QueueWindow)},
 		{"HERALD_MAX_RETRY", strconv.Itoa(c.MaxRetry)},
 		{"HERALD_STALE_AFTER", c.StaleAfter.String()},
 	}

@@ -91,11 +91,7 @@ and reason; importing the same file again adds nothing.`,
 			if err != nil {
 				return err
 			}
-			q, err := a.queue(ctx)
-			if err != nil {
-				return err
-			}
-			im := &dispatcher.Importer{Store: st, Queue: q, Logger: a.logger}
+			im := &dispatcher.Importer{Store: st, Logger: a.logger}
 			run, err := im.Import(ctx, c, f, opt)
 			if run != nil {
 				fmt.Fprintf(a.stdout, "read %d, accepted %d, rejected %d, duplicates %d, warnings %d\n", run.Read, run.Accepted, run.Rejected, run.Duplicates, run.Warnings)

@@ -38,11 +38,7 @@ func (a *app) mailroom(ctx context.Context) (*dispatcher.Mailroom, error) {
 	if err != nil {
 		return nil, err
 	}
-	q, err := a.queue(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return &dispatcher.Mailroom{Store: st, Queue: q, Logger: a.logger, Actor: a.actor()}, nil
+	return &dispatcher.Mailroom{Store: st, Logger: a.logger, Actor: a.actor()}, nil
 }
 
 func (a *app) postalBatchCommand() *cobra.Command {

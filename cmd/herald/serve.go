@@ -68,10 +68,6 @@ func (a *app) webServer(ctx context.Context, addr, region string) (*web.Server, 
 	if err != nil {
 		return nil, err
 	}
-	q, err := a.queue(ctx)
-	if err != nil {
-		return nil, err
-	}
 	if !secure {
 		a.logger.Info("session cookies are not Secure: use this only on loopback or behind TLS you trust")
 	}
@@ -80,7 +76,7 @@ func (a *app) webServer(ctx context.Context, addr, region string) (*web.Server, 
 		return nil, err
 	}
 	return web.New(web.Config{
-		Store: a.st, Users: a.st, Queue: q, Backend: b,
+		Store: a.st, Users: a.st, Backend: b,
 		Ready:        map[string]web.Pinger{"database": a.st, "redis": b},
 		Logger:       a.logger,
 		CookieSecure: secure,

@@ -66,9 +66,7 @@ func testTransitionRace(t *testing.T, s dispatcher.Store) {
 	c := newCampaign(t, s, "race")
 	res := importPlanned(t, s, c, person(1))
 	d := res.Deliveries[0]
-	if err := s.MarkQueued(ctx, []int64{d.ID}, t0); err != nil {
-		t.Fatal(err)
-	}
+	markQueued(t, s, t0, d)
 	const workers = 20
 	errs := make([]error, workers)
 	var wg sync.WaitGroup
@@ -116,9 +114,7 @@ func testTransitionChecks(t *testing.T, s dispatcher.Store) {
 	c := newCampaign(t, s, "checks")
 	res := importPlanned(t, s, c, person(1))
 	d := res.Deliveries[0]
-	if err := s.MarkQueued(ctx, []int64{d.ID}, t0); err != nil {
-		t.Fatal(err)
-	}
+	markQueued(t, s, t0, d)
 	claim := dispatcher.Transition{DeliveryID: d.ID, From: []dispatcher.State{dispatcher.StateQueued}, To: dispatcher.StateSending,
 		NewAttempt: "a1", Address: "override@example.org", At: t0}
 	if err := s.Transition(ctx, claim); err != nil {
@@ -196,9 +192,7 @@ func testTimes(t *testing.T, s dispatcher.Store) {
 	res := importPlanned(t, s, c, person(1))
 	d := res.Deliveries[0]
 	when := time.Date(2031, 12, 31, 23, 59, 59, 999999999, time.FixedZone("X", -9*3600-30*60))
-	if err := s.MarkQueued(ctx, []int64{d.ID}, when); err != nil {
-		t.Fatal(err)
-	}
+	markQueued(t, s, when, d)
 	got, err := s.Delivery(ctx, d.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -226,50 +220,301 @@ func testTimes(t *testing.T, s dispatcher.Store) {
 	}
 }
 
-func testMarkQueued(t *testing.T, s dispatcher.Store) {
+func testTransitions(t *testing.T, s dispatcher.Store) {
 	ctx := ctxOf(t)
-	c := newCampaign(t, s, "mark")
+	c := newCampaign(t, s, "batch")
 	var in []dispatcher.Contact
-	for i := range 5 {
+	for i := range 4 {
 		in = append(in, person(i))
 	}
 	res := importPlanned(t, s, c, in...)
-	ids := make([]int64, len(res.Deliveries))
-	for i, d := range res.Deliveries {
-		ids[i] = d.ID
+	d := res.Deliveries
+	var claimed []dispatcher.Delivery
+	for _, x := range d {
+		claimed = append(claimed, drive(t, s, x, dispatcher.StateQueued, dispatcher.StateSending))
 	}
-	// the third is already claimed by a worker: MarkQueued must leave it
-	drive(t, s, res.Deliveries[2], dispatcher.StateQueued, dispatcher.StateSending)
-	if err := s.MarkQueued(ctx, append(ids, -5), t0.Add(time.Hour)); err != nil {
+	sending := []dispatcher.State{dispatcher.StateSending}
+	retryAt := t0.Add(3 * time.Hour)
+	ts := []dispatcher.Transition{
+		{DeliveryID: d[0].ID, From: sending, Attempt: claimed[0].Attempt, To: dispatcher.StateSent,
+			Address: "used@example.org", ProviderID: "<p0@x>", Code: "250", At: t0.Add(time.Hour)},
+		{DeliveryID: d[1].ID, From: sending, Attempt: claimed[1].Attempt, To: dispatcher.StateBouncedHard,
+			Code: "550 5.1.1", Diagnostic: "user unknown", At: t0.Add(time.Hour)},
+		{DeliveryID: d[2].ID, From: sending, Attempt: "someone-else", To: dispatcher.StateSent, At: t0.Add(time.Hour)}, // stale
+		{DeliveryID: d[3].ID, From: sending, Attempt: claimed[3].Attempt, To: dispatcher.StateQueued,
+			NotBefore: retryAt, NoEvent: true, Diagnostic: "quiet hours", At: t0.Add(time.Hour)},
+		{DeliveryID: -7, From: sending, To: dispatcher.StateSent}, // missing
+	}
+	sms := func(x dispatcher.Delivery) dispatcher.Delivery {
+		return dispatcher.Delivery{CampaignID: c.ID, ContactID: x.ContactID, Channel: dispatcher.SMS, Seq: 1,
+			State: dispatcher.StatePending, UpdatedAt: t0.Add(time.Hour)}
+	}
+	follow := map[int64][]dispatcher.Delivery{d[1].ID: {sms(d[1])}, d[2].ID: {sms(d[2])}}
+	stale, inserted, err := s.Transitions(ctx, ts, follow)
+	if err != nil {
 		t.Fatal(err)
 	}
-	for i, id := range ids {
-		d, err := s.Delivery(ctx, id)
+	if !reflect.DeepEqual(stale, []int64{d[2].ID, -7}) {
+		t.Errorf("stale = %v, want [%d -7]", stale, d[2].ID)
+	}
+	if len(inserted) != 1 || inserted[0].ID == 0 || inserted[0].ContactID != d[1].ContactID {
+		t.Fatalf("inserted = %+v; want the SMS fallback of the bounced delivery only", inserted)
+	}
+	want := []struct {
+		state  dispatcher.State
+		events string
+	}{
+		{dispatcher.StateSent, "pending,queued,sending,sent"},
+		{dispatcher.StateBouncedHard, "pending,queued,sending,bounced_hard"},
+		{dispatcher.StateSending, "pending,queued,sending"},
+		{dispatcher.StateQueued, "pending,queued,sending"}, // bookkeeping: no event
+	}
+	for i, w := range want {
+		got, err := s.Delivery(ctx, d[i].ID)
 		if err != nil {
 			t.Fatal(err)
 		}
-		wantState, wantEvents := dispatcher.StateQueued, "pending,queued"
-		if i == 2 {
-			wantState, wantEvents = dispatcher.StateSending, "pending,queued,sending"
-		} else if !d.UpdatedAt.Equal(at(time.Hour)) {
-			t.Errorf("delivery %d UpdatedAt = %v, want %v", id, d.UpdatedAt, at(time.Hour))
+		if got.State != w.state {
+			t.Errorf("delivery %d = %s, want %s", i, got.State, w.state)
 		}
-		if d.State != wantState {
-			t.Errorf("delivery %d = %s, want %s", id, d.State, wantState)
-		}
-		if es := statesString(eventStates(t, s, id)); es != wantEvents {
-			t.Errorf("delivery %d events = %s, want %s", id, es, wantEvents)
+		if es := statesString(eventStates(t, s, d[i].ID)); es != w.events {
+			t.Errorf("delivery %d events = %s, want %s", i, es, w.events)
 		}
 	}
-	// Marking again changes nothing and appends nothing.
-	if err := s.MarkQueued(ctx, ids, t0.Add(2*time.Hour)); err != nil {
+	if got, _ := s.Delivery(ctx, d[0].ID); got.Address != "used@example.org" || got.ProviderID != "<p0@x>" || got.Attempt != "" || !got.UpdatedAt.Equal(at(time.Hour)) {
+		t.Errorf("sent delivery = %+v", got)
+	}
+	if es, _ := s.Events(ctx, d[1].ID); len(es) == 0 || es[len(es)-1].Code != "550 5.1.1" || es[len(es)-1].Diagnostic != "user unknown" {
+		t.Errorf("bounce event = %+v", es)
+	}
+	if got, _ := s.Delivery(ctx, d[3].ID); !got.NotBefore.Equal(retryAt.UTC().Truncate(time.Microsecond)) || got.Diagnostic != "quiet hours" {
+		t.Errorf("requeued delivery NotBefore = %v, diagnostic %q; want %v", got.NotBefore, got.Diagnostic, retryAt)
+	}
+	if es := eventStates(t, s, inserted[0].ID); statesString(es) != "pending" {
+		t.Errorf("fallback creation events = %v", es)
+	}
+	// The transaction is all or nothing: a transition without From states
+	// is refused before anything is written.
+	if _, _, err := s.Transitions(ctx, []dispatcher.Transition{{DeliveryID: d[2].ID, From: sending, Attempt: claimed[2].Attempt, To: dispatcher.StateSent}, {DeliveryID: d[3].ID}}, nil); err == nil {
+		t.Error("Transitions with a missing From succeeded")
+	}
+	if got, _ := s.Delivery(ctx, d[2].ID); got.State != dispatcher.StateSending {
+		t.Errorf("a refused batch moved delivery %d to %s", d[2].ID, got.State)
+	}
+	if stale, ins, err := s.Transitions(ctx, nil, nil); err != nil || stale != nil || ins != nil {
+		t.Errorf("Transitions(nil) = %v, %v, %v", stale, ins, err)
+	}
+}
+
+func testClaim(t *testing.T, s dispatcher.Store) {
+	ctx := ctxOf(t)
+	c := newCampaign(t, s, "claim")
+	var in []dispatcher.Contact
+	for i := range 7 {
+		p := person(i)
+		p.Attrs = map[string]string{"Avdeling": fmt.Sprintf("A%d", i)}
+		in = append(in, p)
+	}
+	res := importPlanned(t, s, c, in...)
+	d := res.Deliveries
+	queued := drive(t, s, d[1], dispatcher.StateQueued)
+	drive(t, s, d[2], dispatcher.StateQueued, dispatcher.StateSending)
+	drive(t, s, d[3], dispatcher.StateQueued, dispatcher.StateSending, dispatcher.StateSent)
+	later := t0.Add(2 * time.Hour)
+	if err := s.Transition(ctx, dispatcher.Transition{DeliveryID: d[4].ID, From: []dispatcher.State{dispatcher.StatePending},
+		To: dispatcher.StateQueued, NotBefore: later, At: t0}); err != nil {
 		t.Fatal(err)
 	}
-	if es := statesString(eventStates(t, s, ids[0])); es != "pending,queued" {
-		t.Errorf("second MarkQueued appended events: %s", es)
+	items := []dispatcher.JobItem{{DeliveryID: d[0].ID}, {DeliveryID: d[1].ID, Generation: queued.Generation},
+		{DeliveryID: d[2].ID}, {DeliveryID: d[3].ID}, {DeliveryID: d[4].ID}, {DeliveryID: d[5].ID, Generation: 3}, // wrong generation
+		{DeliveryID: d[6].ID}, {DeliveryID: -1}}
+	got, err := s.Claim(ctx, dispatcher.Claim{Items: items, Attempt: "w1", At: t0.Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if err := s.MarkQueued(ctx, nil, t0); err != nil {
-		t.Errorf("MarkQueued(nil) = %v", err)
+	var ids []int64
+	for _, cl := range got {
+		ids = append(ids, cl.Delivery.ID)
+		if cl.Delivery.State != dispatcher.StateSending || cl.Delivery.Attempt != "w1" || !cl.Delivery.UpdatedAt.Equal(at(time.Hour)) {
+			t.Errorf("claimed delivery = %+v", cl.Delivery)
+		}
+		if cl.Contact.ID != cl.Delivery.ContactID || cl.Contact.Email == "" || cl.Contact.Attrs["Avdeling"] == "" || cl.Contact.Name == "" {
+			t.Errorf("claimed contact = %+v for delivery %+v", cl.Contact, cl.Delivery)
+		}
+	}
+	if want := []int64{d[0].ID, d[1].ID, d[6].ID}; !reflect.DeepEqual(ids, want) {
+		t.Errorf("claimed %v, want %v (pending or queued, due, right generation)", ids, want)
+	}
+	if es := statesString(eventStates(t, s, d[0].ID)); es != "pending" {
+		t.Errorf("a claim appended events: %s", es)
+	}
+	// Once due, the held-back one is claimable.
+	got, err = s.Claim(ctx, dispatcher.Claim{Items: items, Attempt: "w2", At: later})
+	if err != nil || len(got) != 1 || got[0].Delivery.ID != d[4].ID {
+		t.Errorf("claim when due = %+v, %v; want delivery %d", got, err, d[4].ID)
+	}
+	if _, err := s.Claim(ctx, dispatcher.Claim{Items: items}); err == nil {
+		t.Error("a claim without an attempt id succeeded")
+	}
+	if got, err := s.Claim(ctx, dispatcher.Claim{Attempt: "w3"}); err != nil || len(got) != 0 {
+		t.Errorf("empty claim = %v, %v", got, err)
+	}
+}
+
+func testClaimRace(t *testing.T, s dispatcher.Store) {
+	ctx := ctxOf(t)
+	c := newCampaign(t, s, "claimrace")
+	var in []dispatcher.Contact
+	for i := range 40 {
+		in = append(in, person(i))
+	}
+	res := importPlanned(t, s, c, in...)
+	var items []dispatcher.JobItem
+	for _, d := range res.Deliveries {
+		items = append(items, dispatcher.JobItem{DeliveryID: d.ID})
+	}
+	const workers = 8
+	got := make([][]dispatcher.Claimed, workers)
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range workers {
+		wg.Go(func() {
+			<-start
+			// overlapping halves: every delivery is asked for by several
+			mine := items[(i%2)*len(items)/4 : len(items)/2+(i%2)*len(items)/2]
+			got[i], errs[i] = s.Claim(ctx, dispatcher.Claim{Items: mine, Attempt: fmt.Sprintf("w%d", i), At: t0})
+		})
+	}
+	close(start)
+	wg.Wait()
+	owner := map[int64]int{}
+	for i := range workers {
+		if errs[i] != nil {
+			t.Fatalf("worker %d: %v", i, errs[i])
+		}
+		for _, cl := range got[i] {
+			if prev, dup := owner[cl.Delivery.ID]; dup {
+				t.Errorf("delivery %d claimed by workers %d and %d", cl.Delivery.ID, prev, i)
+			}
+			owner[cl.Delivery.ID] = i
+		}
+	}
+	if len(owner) != len(items) {
+		t.Errorf("%d of %d deliveries claimed", len(owner), len(items))
+	}
+	for id, w := range owner {
+		d, err := s.Delivery(ctx, id)
+		if err != nil || d.Attempt != fmt.Sprintf("w%d", w) {
+			t.Errorf("delivery %d held by %q, want w%d (%v)", id, d.Attempt, w, err)
+		}
+	}
+}
+
+func testPendingAfter(t *testing.T, s dispatcher.Store) {
+	ctx := ctxOf(t)
+	c := newCampaign(t, s, "pendingafter")
+	other := newCampaign(t, s, "pendingafter-other")
+	var in []dispatcher.Contact
+	for i := range 6 {
+		p := person(i)
+		if i == 4 {
+			p.Email = "" // sms first
+		}
+		in = append(in, p)
+	}
+	res := importPlanned(t, s, c, in...)
+	importPlanned(t, s, other, person(50))
+	d := res.Deliveries // 5 e-mail, 1 sms, pending, in ID order
+	drive(t, s, d[1], dispatcher.StateQueued)
+	var emails []int64
+	var smsID int64
+	for _, x := range d {
+		switch {
+		case x.Channel == dispatcher.SMS:
+			smsID = x.ID
+		case x.ID != d[1].ID:
+			emails = append(emails, x.ID)
+		}
+	}
+	var got []int64
+	var after int64
+	for {
+		page, err := s.PendingAfter(ctx, c.ID, dispatcher.Email, after, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) > 2 {
+			t.Fatalf("page of %d, limit 2", len(page))
+		}
+		if len(page) == 0 {
+			break
+		}
+		for _, x := range page {
+			if x.State != dispatcher.StatePending || x.Channel != dispatcher.Email || x.CampaignID != c.ID {
+				t.Errorf("PendingAfter returned %+v", x)
+			}
+			got = append(got, x.ID)
+		}
+		after = page[len(page)-1].ID
+	}
+	if !reflect.DeepEqual(got, emails) {
+		t.Errorf("pending e-mails = %v, want %v", got, emails)
+	}
+	if page, err := s.PendingAfter(ctx, c.ID, dispatcher.SMS, 0, 10); err != nil || len(page) != 1 || page[0].ID != smsID {
+		t.Errorf("pending SMS = %+v, %v; want %d", page, err, smsID)
+	}
+}
+
+func testSuppressedAmong(t *testing.T, s dispatcher.Store) {
+	ctx := ctxOf(t)
+	for _, sup := range []dispatcher.Suppression{
+		{Channel: dispatcher.Email, Address: "Gone@Example.org", Reason: "invalid", Source: "test"},
+		{Channel: dispatcher.SMS, Address: "+4790000001", Reason: "opted_out", Source: "test"},
+		{Channel: dispatcher.Email, Address: "+4790000001", Reason: "manual", Source: "test"}, // another channel's namespace
+	} {
+		if err := s.Suppress(ctx, sup); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.SuppressedAmong(ctx, dispatcher.SMS, []string{"+4790000001", "+4790000002"})
+	if err != nil || len(got) != 1 || got["+4790000001"].Reason != "opted_out" {
+		t.Errorf("SMS = %+v, %v", got, err)
+	}
+	got, err = s.SuppressedAmong(ctx, dispatcher.Email, []string{" gone@example.ORG", "here@example.org", "GONE@example.org"})
+	if err != nil || len(got) != 2 || got[" gone@example.ORG"].Reason != "invalid" || got["GONE@example.org"].Reason != "invalid" {
+		t.Errorf("e-mail = %+v, %v; want both spellings of the suppressed address", got, err)
+	}
+	if got, err := s.SuppressedAmong(ctx, dispatcher.Email, nil); err != nil || len(got) != 0 {
+		t.Errorf("none = %v, %v", got, err)
+	}
+}
+
+func testDeliveriesOfContacts(t *testing.T, s dispatcher.Store) {
+	ctx := ctxOf(t)
+	c := newCampaign(t, s, "ofcontacts")
+	none := person(3)
+	none.Email = ""
+	res := importPlanned(t, s, c, person(1), person(2), none)
+	var contacts []int64
+	seen := map[int64]bool{}
+	for _, d := range res.Deliveries {
+		if !seen[d.ContactID] {
+			seen[d.ContactID] = true
+			contacts = append(contacts, d.ContactID)
+		}
+	}
+	got, err := s.DeliveriesOfContacts(ctx, []int64{contacts[2], contacts[0], -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var desc []string
+	for _, d := range got {
+		desc = append(desc, fmt.Sprintf("%d:%s", d.ContactID, d.Channel))
+	}
+	want := []string{fmt.Sprintf("%d:email", contacts[0]), fmt.Sprintf("%d:email", contacts[2]), fmt.Sprintf("%d:sms", contacts[2])}
+	if !reflect.DeepEqual(desc, want) {
+		t.Errorf("DeliveriesOfContacts = %v, want %v (by contact, then policy order)", desc, want)
 	}
 }
 

@@ -135,7 +135,12 @@ func Run(t *testing.T, open func(t *testing.T) dispatcher.Store) {
 		{"TransitionRace", testTransitionRace},
 		{"TransitionChecks", testTransitionChecks},
 		{"TimesRoundTrip", testTimes},
-		{"MarkQueued", testMarkQueued},
+		{"Transitions", testTransitions},
+		{"Claim", testClaim},
+		{"ClaimRace", testClaimRace},
+		{"PendingAfter", testPendingAfter},
+		{"SuppressedAmong", testSuppressedAmong},
+		{"DeliveriesOfContacts", testDeliveriesOfContacts},
 		{"DeliveriesPaging", testDeliveriesPaging},
 		{"CancelUnsent", testCancelUnsent},
 		{"CountUnfinished", testCountUnfinished},
@@ -267,6 +272,21 @@ func step(t *testing.T, s dispatcher.Store, d dispatcher.Delivery, to dispatcher
 		t.Fatalf("delivery %d is %s after transition to %s", d.ID, got.State, to)
 	}
 	return *got
+}
+
+// markQueued moves pending deliveries to queued, with an event each, as
+// a worker's re-queue does.
+func markQueued(t *testing.T, s dispatcher.Store, when time.Time, ds ...dispatcher.Delivery) {
+	t.Helper()
+	ts := make([]dispatcher.Transition, len(ds))
+	for i, d := range ds {
+		ts[i] = dispatcher.Transition{DeliveryID: d.ID, From: []dispatcher.State{dispatcher.StatePending}, Generation: d.Generation,
+			To: dispatcher.StateQueued, At: when}
+	}
+	stale, _, err := s.Transitions(ctxOf(t), ts, nil)
+	if err != nil || len(stale) > 0 {
+		t.Fatalf("queue %d deliveries: stale %v, %v", len(ds), stale, err)
+	}
 }
 
 // drive takes a delivery through the given states in order.
