@@ -141,9 +141,11 @@ func parse(t *testing.T, raw []byte) (*mail.Header, string, []part) {
 
 var messageIDPattern = regexp.MustCompile(`^<herald\.42\.[a-z2-7]{26}@bolgen\.example>$`)
 
-func TestSendMultipart(t *testing.T) {
-	s := startSMTP(t, smtpd.Options{})
-	ch := newChannel(t, s, nil)
+func TestSendMultipart(t *testing.T) { eachMode(t, testSendMultipart) }
+
+func testSendMultipart(t *testing.T, mode relayMode) {
+	s := startSMTP(t, smtpd.Options{DSN: true})
+	ch := channelIn(t, s, mode, nil)
 	before := time.Now().Add(-time.Second).Truncate(time.Second)
 	rc, err := ch.Send(ctxTimeout(t), notice(42, "ase.odegard@example.no"))
 	if err != nil {
@@ -163,6 +165,9 @@ func TestSendMultipart(t *testing.T) {
 	m := msgs[0]
 	if m.From != fromEmail || len(m.To) != 1 || m.To[0] != "ase.odegard@example.no" {
 		t.Errorf("envelope %q → %q", m.From, m.To)
+	}
+	if m.Return != "HDRS" || len(m.Notify) != 1 || m.Notify[0] != "FAILURE" {
+		t.Errorf("DSN parameters RET=%q NOTIFY=%q, want HDRS and FAILURE", m.Return, m.Notify)
 	}
 	h, top, parts := parse(t, m.Data)
 
@@ -325,7 +330,9 @@ func TestSendVariants(t *testing.T) {
 	}
 }
 
-func TestClassification(t *testing.T) {
+func TestClassification(t *testing.T) { eachMode(t, testClassification) }
+
+func testClassification(t *testing.T, mode relayMode) {
 	reply := func(code int, esc gosmtp.EnhancedCode, text string) *gosmtp.SMTPError {
 		return &gosmtp.SMTPError{Code: code, EnhancedCode: esc, Message: text}
 	}
@@ -448,7 +455,7 @@ func TestClassification(t *testing.T) {
 				}
 			}
 			s := startSMTP(t, tt.opts)
-			ch := newChannel(t, s, nil)
+			ch := channelIn(t, s, mode, nil)
 			_, err := ch.Send(ctxTimeout(t), notice(1, "bad@example.no"))
 			se := sendErr(t, err)
 			if se.Class != tt.class || se.Code != tt.code || se.Diagnostic != tt.diag {
@@ -589,10 +596,12 @@ func sendConcurrently(t *testing.T, ch *email.Channel, workers, each int) {
 	}
 }
 
-func TestConcurrentSendsArriveExactlyOnce(t *testing.T) {
+func TestConcurrentSendsArriveExactlyOnce(t *testing.T) { eachMode(t, testConcurrentSends) }
+
+func testConcurrentSends(t *testing.T, mode relayMode) {
 	const workers, each = 8, 25
 	s := startSMTP(t, smtpd.Options{})
-	ch := newChannel(t, s, func(c *email.Config) { c.PoolSize = 4 })
+	ch := channelIn(t, s, mode, func(c *email.Config) { c.PoolSize = 4 })
 	sendConcurrently(t, ch, workers, each)
 	seen := map[int64]int{}
 	for _, r := range s.Messages() {

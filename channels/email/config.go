@@ -111,6 +111,11 @@ type Config struct {
 	// the notice's personal content is not copied into bounce mailboxes.
 	// Relays without DSN get plain commands either way.
 	OmitDSN bool
+
+	// NoPipelining sends one command at a time even when the relay offers
+	// PIPELINING and CHUNKING (see pipeline.go), for a relay that
+	// advertises them and then mishandles them.
+	NoPipelining bool
 }
 
 // withDefaults fills zero fields.

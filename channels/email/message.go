@@ -5,12 +5,8 @@ import (
 	"crypto/rand"
 	"fmt"
 	"net/mail"
-	"strconv"
 	"strings"
 	"time"
-
-	gomail "github.com/wneessen/go-mail"
-	"golang.org/x/text/language"
 
 	"github.com/heraldhq/herald/dispatcher"
 )
@@ -30,11 +26,21 @@ type envelope struct {
 	To   string // RCPT TO, angle brackets included
 }
 
-// rendered is a message ready for DATA.
+// rendered is a message ready for DATA. raw lives in a pooled buffer:
+// release gives it back once the message is sent.
 type rendered struct {
 	env       envelope
 	messageID string // with angle brackets, as in the header
 	raw       []byte
+	buf       *bytes.Buffer
+}
+
+func (r *rendered) release() {
+	if r.buf != nil {
+		r.buf.Reset()
+		buffers.Put(r.buf)
+		r.buf, r.raw = nil, nil
+	}
 }
 
 // render builds the notice for m. Problems with the recipient's address
@@ -58,52 +64,29 @@ func (ch *Channel) render(m *dispatcher.Message, now time.Time) (*rendered, erro
 			returnPath = a.Address
 		}
 	}
-
-	id := messageID(m.DeliveryID, ch.messageIDDomain(from.Address))
-
-	msg := gomail.NewMsg(gomail.WithNoDefaultUserAgent())
-	if err := msg.FromFormat(m.Sender.FromName, from.Address); err != nil {
-		return nil, &dispatcher.SendError{Class: dispatcher.Permanent, Diagnostic: "the campaign's sender address is not usable in a From header", Err: fmt.Errorf("set From: %w", err)}
-	}
-	if err := msg.AddToFormat(m.ToName, to.Address); err != nil {
-		return nil, &dispatcher.SendError{Class: dispatcher.Invalid, Diagnostic: "not a valid e-mail address", Err: fmt.Errorf("set To: %w", err)}
+	h := noticeHeader{
+		from:       &mail.Address{Name: m.Sender.FromName, Address: from.Address},
+		to:         &mail.Address{Name: m.ToName, Address: to.Address},
+		subject:    oneLine(m.Subject),
+		date:       now,
+		messageID:  messageID(m.DeliveryID, ch.messageIDDomain(from.Address)),
+		deliveryID: m.DeliveryID,
+		locale:     m.Locale,
 	}
 	if m.Sender.ReplyTo != "" {
-		if err := msg.ReplyTo(m.Sender.ReplyTo); err != nil {
+		rt, err := mail.ParseAddress(m.Sender.ReplyTo)
+		if err != nil {
 			return nil, &dispatcher.SendError{Class: dispatcher.Permanent, Diagnostic: "the campaign's reply-to address is not a valid e-mail address", Err: fmt.Errorf("set Reply-To: %w", err)}
 		}
+		h.replyTo = rt
 	}
-	msg.Subject(oneLine(m.Subject))
-	msg.SetDateWithValue(now)
-	msg.SetMessageIDWithValue(id)
-	msg.SetGenHeader(HeaderDelivery, strconv.FormatInt(m.DeliveryID, 10))
-	if !ch.cfg.OmitAutoSubmitted {
-		msg.SetGenHeader(headerAutoSubmitted, "auto-generated")
-	}
-	if tag, err := language.Parse(m.Locale); err == nil && m.Locale != "" {
-		msg.SetGenHeader(gomail.HeaderContentLang, tag.String())
-	}
-	// multipart/alternative with text first (clients show the last part
-	// they can render); a single part when one of the two is empty, so no
-	// client is left showing an empty alternative.
-	switch {
-	case m.HTML == "":
-		msg.SetBodyString(gomail.TypeTextPlain, m.Text)
-	case m.Text == "":
-		msg.SetBodyString(gomail.TypeTextHTML, m.HTML)
-	default:
-		msg.SetBodyString(gomail.TypeTextPlain, m.Text)
-		msg.AddAlternativeString(gomail.TypeTextHTML, m.HTML)
-	}
-
-	var buf bytes.Buffer
-	if _, err := msg.WriteTo(&buf); err != nil {
-		return nil, &dispatcher.SendError{Class: dispatcher.Permanent, Diagnostic: "could not build the message", Err: fmt.Errorf("write message: %w", err)}
-	}
+	buf := buffers.Get().(*bytes.Buffer)
+	ch.composer.compose(buf, &h, m.Text, m.HTML)
 	return &rendered{
 		env:       envelope{From: "<" + returnPath + ">", To: "<" + to.Address + ">"},
-		messageID: "<" + id + ">",
+		messageID: "<" + h.messageID + ">",
 		raw:       buf.Bytes(),
+		buf:       buf,
 	}, nil
 }
 

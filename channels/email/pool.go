@@ -19,6 +19,7 @@ type conn struct {
 	lastUsed time.Time
 	reused   bool // taken from the idle list rather than freshly dialled
 	sent     int  // messages accepted on this connection
+	caps     relayCaps
 }
 
 // pool keeps up to size connections open and lends them to one sender at

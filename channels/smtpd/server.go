@@ -169,14 +169,13 @@ type Server struct {
 	open     atomic.Int64 // TCP connections open now
 	connWG   sync.WaitGroup
 
-	mu        sync.Mutex
-	conns     map[*trackedConn]struct{}
-	greylist  map[string]int
-	messages  []Received
-	count     int
-	bytes     int64
-	changed   chan struct{} // closed and replaced whenever count changes
-	closedNow bool
+	mu       sync.Mutex
+	conns    map[*trackedConn]struct{}
+	greylist map[string]int
+	messages []Received
+	count    int
+	bytes    int64
+	changed  chan struct{} // closed and replaced whenever count changes
 }
 
 // Start listens on opts.Addr and serves SMTP until Close.
@@ -250,7 +249,7 @@ func Start(opts Options) (*Server, error) {
 
 	go func() {
 		defer close(s.serveDone)
-		if err := srv.Serve(ln); err != nil {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, net.ErrClosed) {
 			s.log.Warn("smtpd: serve stopped", "err", err)
 		}
 	}()
@@ -287,30 +286,35 @@ func (s *Server) TLSConfig() *tls.Config {
 
 // Close stops listening, closes every connection and waits until all of
 // the server's goroutines are gone.
+//
+// It does not use go-smtp's Server.Close, which closes each session from
+// the calling goroutine while the session's own goroutine may be inside a
+// BDAT transfer: go-smtp (v0.25, v0.26) then reads and writes the
+// session's chunk pipe from two goroutines at once, a data race that can
+// end in a nil dereference. Closing the sockets instead makes every
+// session's goroutine see the error and close its session itself.
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
-		err := s.smtp.Close()
-		// go-smtp closes only listeners Serve has registered; Close may
-		// come before Serve's goroutine got that far.
-		if lerr := s.ln.Close(); lerr != nil && !errors.Is(lerr, net.ErrClosed) && err == nil {
-			err = lerr
+		err := s.ln.Close()
+		if errors.Is(err, net.ErrClosed) {
+			err = nil
 		}
+		// Serve returns once its listener is closed; from then on no
+		// connection is accepted.
 		<-s.serveDone
-		// go-smtp closes the connections it has registered; one accepted
-		// in the same instant may not be registered yet, so close every
-		// connection we handed out as well. No Accept can run any more.
 		s.mu.Lock()
-		s.closedNow = true
 		conns := make([]*trackedConn, 0, len(s.conns))
 		for c := range s.conns {
 			conns = append(conns, c)
 		}
 		s.mu.Unlock()
 		for _, c := range conns {
-			_ = c.Close()
+			_ = c.Conn.Close() // the socket only: the session's goroutine closes the rest
 		}
+		// Every connection's goroutine closes its trackedConn on the way
+		// out, which is what connWG counts.
 		s.connWG.Wait()
-		if err != nil && !errors.Is(err, net.ErrClosed) {
+		if err != nil {
 			s.closeErr = fmt.Errorf("smtpd: close: %w", err)
 		}
 	})

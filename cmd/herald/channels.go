@@ -24,7 +24,7 @@ func (a *app) buildChannels(_ context.Context) (map[dispatcher.ChannelKind]dispa
 		}
 		cfg := email.Config{
 			Host: a.cfg.SMTPHost, Port: a.cfg.SMTPPort, Username: a.cfg.SMTPUsername, Password: a.cfg.SMTPPassword,
-			TLS: mode, HELOName: a.cfg.SMTPHelo, PoolSize: a.cfg.SMTPPool,
+			TLS: mode, HELOName: a.cfg.SMTPHelo, PoolSize: a.cfg.SMTPPool, NoPipelining: !a.cfg.SMTPPipelining,
 		}
 		if signer, err := a.verpSigner(); err != nil {
 			return nil, err

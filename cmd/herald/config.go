@@ -26,6 +26,10 @@ type Config struct {
 	SMTPTLS      string // HERALD_SMTP_TLS: starttls (default), starttls-required, tls, none
 	SMTPPool     int    // HERALD_SMTP_POOL: connections kept open (default 4)
 	SMTPHelo     string // HERALD_SMTP_HELO
+	// SMTPPipelining is HERALD_SMTP_PIPELINING: on (the default) sends
+	// MAIL, RCPT and the message in one round trip when the relay offers
+	// PIPELINING and CHUNKING; off sends one command at a time.
+	SMTPPipelining bool
 
 	TwilioAccountSID     string // HERALD_TWILIO_ACCOUNT_SID
 	TwilioAuthToken      string // HERALD_TWILIO_AUTH_TOKEN (secret)
@@ -125,6 +129,13 @@ func loadConfig(getenv func(string) string) (Config, error) {
 			*i.dst = n
 		}
 	}
+	switch v := strings.ToLower(getenv("HERALD_SMTP_PIPELINING")); v {
+	case "", "on", "true", "1", "auto":
+		c.SMTPPipelining = true
+	case "off", "false", "0":
+	default:
+		return c, fmt.Errorf("HERALD_SMTP_PIPELINING=%q: use on or off", v)
+	}
 	if c.BatchSize < 1 || c.BatchSize > 10000 {
 		return c, fmt.Errorf("HERALD_BATCH_SIZE=%d: want 1 to 10000 deliveries per job", c.BatchSize)
 	}
@@ -178,6 +189,13 @@ func secret(getenv func(string) string, name string) (string, error) {
 	return strings.TrimRight(string(b), "\r\n"), nil
 }
 
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
+}
+
 func or(v, def string) string {
 	if v == "" {
 		return def
@@ -211,6 +229,7 @@ func (c Config) Redacted() [][2]string {
 		{"HERALD_SMTP_USERNAME", c.SMTPUsername},
 		{"HERALD_SMTP_PASSWORD", mask(c.SMTPPassword)},
 		{"HERALD_SMTP_TLS", c.SMTPTLS},
+		{"HERALD_SMTP_PIPELINING", onOff(c.SMTPPipelining)},
 		{"HERALD_TWILIO_ACCOUNT_SID", c.TwilioAccountSID},
 		{"HERALD_TWILIO_AUTH_TOKEN", mask(c.TwilioAuthToken)},
 		{"HERALD_TWILIO_API_URL", c.TwilioAPIURL},

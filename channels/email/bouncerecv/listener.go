@@ -58,8 +58,8 @@ func (l *limitListener) Accept() (net.Conn, error) {
 	}
 }
 
-// closeConns closes every open connection, refuses new ones and waits
-// until all are closed.
+// closeConns closes the socket of every open connection, refuses new
+// ones and waits until the goroutine serving each has closed it.
 func (l *limitListener) closeConns() {
 	l.mu.Lock()
 	l.closed = true
@@ -69,7 +69,7 @@ func (l *limitListener) closeConns() {
 	}
 	l.mu.Unlock()
 	for _, c := range conns {
-		_ = c.Close()
+		_ = c.Conn.Close() // the socket only: its session's goroutine closes the rest
 	}
 	l.wg.Wait()
 }

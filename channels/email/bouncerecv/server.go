@@ -212,22 +212,22 @@ func (s *Server) Processor() *Processor { return s.proc }
 // Close stops listening, aborts sessions and processing in progress
 // (their messages get no 250, so MTAs retry them) and waits for the
 // server's goroutines.
+//
+// It does not use go-smtp's Server.Close, which closes each session from
+// the calling goroutine while the session's own goroutine may be inside a
+// BDAT transfer, a data race inside go-smtp (v0.25, v0.26): it closes the
+// sockets, and every session's goroutine ends and closes its session
+// itself.
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		s.cancel()
-		err := s.smtp.Close()
-		if errors.Is(err, smtp.ErrServerClosed) {
+		err := s.ln.Close()
+		if errors.Is(err, net.ErrClosed) {
 			err = nil // Shutdown came first
 		}
-		// go-smtp closes only listeners Serve has registered.
-		if lerr := s.ln.Close(); lerr != nil && !errors.Is(lerr, net.ErrClosed) && err == nil {
-			err = lerr
-		}
-		<-s.done
-		// go-smtp closes the connections it has registered; one accepted
-		// in the same instant may not be, so close every one we handed out.
+		<-s.done // Serve has returned: nothing more is accepted
 		s.ln.closeConns()
-		if err != nil && !errors.Is(err, net.ErrClosed) {
+		if err != nil {
 			s.closeErr = fmt.Errorf("bouncerecv: close: %w", err)
 		}
 	})
