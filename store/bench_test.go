@@ -140,3 +140,46 @@ func bigCampaign(b *testing.B, url string, n int) (*store.DB, *dispatcher.Campai
 	}
 	return s, c, ids
 }
+
+// BenchmarkSendPath is a worker's ledger work for one batch of 100
+// deliveries: the claim (with contacts) and the transaction that records
+// every outcome with its event. It reports deliveries/s of one worker
+// connection, sequentially, so the time is mostly the database's.
+//
+//	HERALD_TEST_DATABASE_URL=postgres://... go test -run '^$' -bench SendPath -benchtime 200x ./store/
+func BenchmarkSendPath(b *testing.B) {
+	b.Run("sqlite", func(b *testing.B) { benchSendPath(b, filepath.Join(b.TempDir(), "bench.db")) })
+	b.Run("postgres", func(b *testing.B) { benchSendPath(b, storetest.PostgresURL(b)) })
+}
+
+func benchSendPath(b *testing.B, url string) {
+	const batch = 100
+	ctx := context.Background()
+	s, _, ids := bigCampaign(b, url, 100_000)
+	ids = ids[len(ids)/2:] // the pending half
+	if b.N*batch > len(ids) {
+		b.Fatalf("-benchtime %dx needs %d deliveries, the campaign has %d pending", b.N, b.N*batch, len(ids))
+	}
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		items := make([]dispatcher.JobItem, batch)
+		for j := range items {
+			items[j] = dispatcher.JobItem{DeliveryID: ids[i*batch+j]}
+		}
+		attempt := fmt.Sprintf("a%d", i)
+		cl, err := s.Claim(ctx, dispatcher.Claim{Items: items, Attempt: attempt, At: time.Now()})
+		if err != nil || len(cl) != batch {
+			b.Fatalf("claimed %d: %v", len(cl), err)
+		}
+		ts := make([]dispatcher.Transition, batch)
+		for j, c := range cl {
+			ts[j] = dispatcher.Transition{DeliveryID: c.Delivery.ID, From: []dispatcher.State{dispatcher.StateSending}, Attempt: attempt,
+				To: dispatcher.StateSent, Address: c.Contact.Email, ProviderID: fmt.Sprintf("<herald.%d.x@example.org>", c.Delivery.ID),
+				Code: "250 2.0.0", Diagnostic: "Ok: queued as 4Xk2", At: time.Now()}
+		}
+		if stale, _, err := s.Transitions(ctx, ts, nil); err != nil || len(stale) > 0 {
+			b.Fatalf("record: %v, stale %v", err, stale)
+		}
+	}
+	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "deliveries/s")
+}
