@@ -175,12 +175,33 @@ func (s *Server) apiReport(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) apiLookup(w http.ResponseWriter, r *http.Request) {
-	tls, err := s.lookup(r.Context(), principalOf(r.Context()), r.URL.Query().Get("q"))
+	q := r.URL.Query()
+	req := lookupRequest{Query: q.Get("q")}
+	if v := q.Get("contact"); v != "" {
+		id, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || id <= 0 {
+			s.apiFail(w, r, dispatcher.Errorf(dispatcher.EINVALID, "contact=%q: give a contact id, e.g. contact=42", v))
+			return
+		}
+		req.Contact = id
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 || n > lookupMaxShown {
+			s.apiFail(w, r, dispatcher.Errorf(dispatcher.EINVALID, "limit=%q: give a number from 1 to %d", v, lookupMaxShown))
+			return
+		}
+		req.Limit = n
+	}
+	res, err := s.lookup(r.Context(), principalOf(r.Context()), req)
+	if err == nil {
+		err = s.fillTimelines(r.Context(), res)
+	}
 	if err != nil {
 		s.apiFail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, tls)
+	writeJSON(w, http.StatusOK, res)
 }
 
 // SuppressionView is an entry of the do-not-contact list.

@@ -226,24 +226,46 @@ func (s *Server) controlPage(verb string) http.HandlerFunc {
 }
 
 type lookupView struct {
-	Query     string
-	Searched  bool
-	Timelines []Timeline
+	Query    string
+	Searched bool
+	Result   *LookupResult
+	// List is set when a name search found several people: the console
+	// lists them and opens one timeline at a time.
+	List bool
 }
 
 func (s *Server) lookupPage(w http.ResponseWriter, r *http.Request) {
-	q := strings.TrimSpace(r.URL.Query().Get("q"))
-	v := lookupView{Query: q}
+	q := r.URL.Query()
+	v := lookupView{Query: strings.TrimSpace(q.Get("q"))}
 	d := pageData{Title: "Support lookup", Nav: "lookup", Data: &v}
-	if q != "" {
-		tls, err := s.lookup(r.Context(), principalOf(r.Context()), q)
-		if dispatcher.ErrorCode(err) == dispatcher.EINVALID {
-			d.Error = userMessage(err)
-		} else if err != nil {
+	req := lookupRequest{Query: v.Query}
+	if id, err := strconv.ParseInt(q.Get("contact"), 10, 64); err == nil && id > 0 {
+		req.Contact = id
+	}
+	if req.Query == "" && req.Contact == 0 {
+		s.render(w, r, http.StatusOK, "lookup", d)
+		return
+	}
+	ctx := r.Context()
+	res, err := s.lookup(ctx, principalOf(ctx), req)
+	switch code := dispatcher.ErrorCode(err); {
+	case code == dispatcher.EINVALID || code == dispatcher.ENOTFOUND:
+		d.Error = userMessage(err)
+		s.render(w, r, http.StatusOK, "lookup", d)
+		return
+	case err != nil:
+		s.pageFail(w, r, err)
+		return
+	}
+	v.Searched, v.Result = true, res
+	// A name search that found several people lists them; one is opened
+	// at a time (and audited as such).
+	v.List = res.By == "name" && len(res.People) > 1
+	if !v.List {
+		if err := s.fillTimelines(ctx, res); err != nil {
 			s.pageFail(w, r, err)
 			return
 		}
-		v.Searched, v.Timelines = true, tls
 	}
 	s.render(w, r, http.StatusOK, "lookup", d)
 }

@@ -140,6 +140,7 @@ func Run(t *testing.T, open func(t *testing.T) dispatcher.Store) {
 		{"CancelUnsent", testCancelUnsent},
 		{"CountUnfinished", testCountUnfinished},
 		{"FindContacts", testFindContacts},
+		{"FindContactsByName", testFindContactsByName},
 		{"ContactsPaging", testContactsPaging},
 		{"DeliveriesOfAndEventsOrder", testOrdering},
 		{"Report", testReport},
