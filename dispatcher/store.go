@@ -24,6 +24,11 @@ type Store interface {
 	SetCampaignStatus(ctx context.Context, id int64, from []CampaignStatus, to CampaignStatus, at time.Time) error
 	// SetCampaignSettings replaces a campaign's settings.
 	SetCampaignSettings(ctx context.Context, id int64, s Settings) error
+	// UpdateCampaign replaces the name, incident reference, default
+	// locale, policy, sender and settings of campaign c.ID with c's, if
+	// its status is one of from; ErrStale otherwise. A taken name is
+	// ECONFLICT.
+	UpdateCampaign(ctx context.Context, c *Campaign, from []CampaignStatus) error
 	// DeleteCampaign removes a campaign and everything recorded for it.
 	DeleteCampaign(ctx context.Context, id int64) error
 	// PutTemplate inserts or replaces the template for its campaign,

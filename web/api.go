@@ -8,11 +8,13 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/heraldhq/herald/dispatcher"
+	"github.com/heraldhq/herald/internal/starter"
 )
 
 // openAPISpec is the hand-written description of the API under /api/v1.
@@ -31,6 +33,9 @@ func (s *Server) openAPI(w http.ResponseWriter, _ *http.Request) {
 type apiError struct {
 	Error   string `json:"error"`   // the HTTP status text
 	Message string `json:"message"` // what went wrong and what to do, for a person
+	// Fields names each field of the request that is wrong, with what to
+	// write instead (creating a campaign, changing its settings).
+	Fields []dispatcher.FieldError `json:"fields,omitempty"`
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -305,14 +310,23 @@ type TemplateView struct {
 	HTML    string                 `json:"html,omitempty"`
 }
 
-// CreateCampaignRequest creates a campaign with its templates.
+// CreateCampaignRequest creates a draft campaign with its templates: those
+// given, on top of the starter notices of StarterLocales, if any. The
+// settings fields are those of CampaignSettings.
 type CreateCampaignRequest struct {
-	Name          string         `json:"name"`
-	IncidentRef   string         `json:"incident_ref"`
-	DefaultLocale string         `json:"default_locale"`
-	Channels      []string       `json:"channels"`
-	Sender        SenderView     `json:"sender"`
-	Templates     []TemplateView `json:"templates"`
+	Name                string         `json:"name"`
+	IncidentRef         string         `json:"incident_ref"`
+	DefaultLocale       string         `json:"default_locale"`
+	Channels            []string       `json:"channels"`
+	Sender              SenderView     `json:"sender"`
+	QuietHours          string         `json:"quiet_hours"`
+	Deadline            *time.Time     `json:"deadline"`
+	ConsentRequired     bool           `json:"consent_required"`
+	AllChannels         bool           `json:"all_channels"`
+	SubstituteThreshold int            `json:"substitute_threshold"`
+	Guard               GuardView      `json:"guard"`
+	StarterLocales      []string       `json:"starter_locales"`
+	Templates           []TemplateView `json:"templates"`
 }
 
 func (s *Server) apiCreateCampaign(w http.ResponseWriter, r *http.Request) {
@@ -322,41 +336,33 @@ func (s *Server) apiCreateCampaign(w http.ResponseWriter, r *http.Request) {
 		s.apiFail(w, r, err)
 		return
 	}
-	policy, err := dispatcher.ParsePolicy(strings.Join(req.Channels, ","))
+	cs := CampaignSettings{Name: req.Name, IncidentRef: req.IncidentRef, DefaultLocale: req.DefaultLocale, Channels: req.Channels,
+		Sender: req.Sender, QuietHours: req.QuietHours, Deadline: req.Deadline, ConsentRequired: req.ConsentRequired,
+		AllChannels: req.AllChannels, SubstituteThreshold: req.SubstituteThreshold, Guard: req.Guard}
+	ts, err := starter.Templates(req.StarterLocales...)
+	if err != nil {
+		s.apiFail(w, r, dispatcher.FieldErrors{{Field: "starter_locales", Message: userMessage(err)}})
+		return
+	}
+	for _, t := range req.Templates {
+		k, err := dispatcher.ParseChannelKind(string(t.Channel))
+		if err != nil {
+			s.apiFail(w, r, dispatcher.FieldErrors{{Field: "templates", Message: userMessage(err)}})
+			return
+		}
+		nt := dispatcher.Template{Channel: k, Locale: t.Locale, Subject: t.Subject, Text: t.Text, HTML: t.HTML}
+		ts = slices.DeleteFunc(ts, func(x dispatcher.Template) bool { return x.Channel == nt.Channel && x.Locale == nt.Locale })
+		ts = append(ts, nt)
+	}
+	how := fmt.Sprintf("%d given", len(req.Templates))
+	if len(req.StarterLocales) > 0 {
+		how += ", starter notices " + strings.Join(req.StarterLocales, ", ")
+	}
+	c, err := s.createCampaign(ctx, principalOf(ctx), cs, ts, how)
 	if err != nil {
 		s.apiFail(w, r, err)
 		return
 	}
-	c := &dispatcher.Campaign{Name: strings.TrimSpace(req.Name), IncidentRef: req.IncidentRef, DefaultLocale: req.DefaultLocale, Policy: policy,
-		Status: dispatcher.CampaignDraft, Sender: dispatcher.Sender{FromName: req.Sender.FromName, FromEmail: req.Sender.FromEmail,
-			ReplyTo: req.Sender.ReplyTo, SMSFrom: req.Sender.SMSFrom, SMSService: req.Sender.SMSService}}
-	if err := c.Validate(); err != nil {
-		s.apiFail(w, r, err)
-		return
-	}
-	ts := make([]dispatcher.Template, len(req.Templates))
-	for i, t := range req.Templates {
-		k, err := dispatcher.ParseChannelKind(string(t.Channel))
-		if err != nil {
-			s.apiFail(w, r, err)
-			return
-		}
-		ts[i] = dispatcher.Template{Channel: k, Locale: t.Locale, Subject: t.Subject, Text: t.Text, HTML: t.HTML}
-	}
-	if _, err := dispatcher.CompileTemplates(c.DefaultLocale, ts); err != nil {
-		s.apiFail(w, r, err)
-		return
-	}
-	if err := s.cfg.Store.CreateCampaign(ctx, c, ts); err != nil {
-		s.apiFail(w, r, err)
-		return
-	}
-	p := principalOf(ctx)
-	if err := s.audit(ctx, p, "campaign.create", c.Name, fmt.Sprintf("channels %s, %d templates", c.Policy, len(ts))); err != nil {
-		s.apiFail(w, r, err)
-		return
-	}
-	s.log.Info("campaign created", "user", p.name(), "campaign", c.ID)
 	w.Header().Set("Location", "/api/v1/campaigns/"+c.Name)
 	writeJSON(w, http.StatusCreated, campaignView(c))
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/dispatcher"
+	"github.com/heraldhq/herald/internal/starter"
 )
 
 // pageFail shows err on an error page: known codes with their message,
@@ -169,6 +170,11 @@ var flashes = map[string]string{
 	"resume":   "Campaign resumed.",
 	"cancel":   "Campaign cancelled: unsent notices will not be sent.",
 	"password": "Password changed. Every other browser signed in as you has been signed out.",
+	"created":  "Campaign created as a draft. Next: fill in the «placeholders» of its notices (Templates), import the contacts, then launch.",
+	"settings": "Settings saved.",
+	"template": "Template saved.",
+	"starter":  "Starter notices added: fill in their «placeholders».",
+	"upload":   "Templates uploaded.",
 }
 
 type campaignPageView struct {
@@ -411,6 +417,14 @@ type templatesView struct {
 	Message  *dispatcher.Message
 	Problem  string
 	HTMLSrc  template.URL // the preview frame's address, built here from encoded values
+	// Edit is the template shown for editing (a new one when the
+	// campaign has none for the channel and locale); Editable is false
+	// once the campaign is finished.
+	Edit     *dispatcher.Template
+	Editable bool
+	// Starter lists the languages with starter notices the campaign
+	// does not have yet.
+	Starter []string
 }
 
 // preview renders the template chosen by the request's channel, locale
@@ -423,21 +437,37 @@ func (s *Server) preview(r *http.Request, c *dispatcher.Campaign) (*templatesVie
 	if err != nil {
 		return nil, err
 	}
-	v := &templatesView{C: campaignView(c)}
+	v := &templatesView{C: campaignView(c), Editable: !c.Status.Final()}
+	have := map[string]bool{}
 	for _, t := range ts {
 		v.Keys = append(v.Keys, dispatcher.TemplateKey{Channel: t.Channel, Locale: t.Locale})
+		have[t.Locale] = true
+	}
+	for _, l := range starter.Locales {
+		if !have[l] {
+			v.Starter = append(v.Starter, l)
+		}
 	}
 	sort.Slice(v.Keys, func(i, j int) bool { return v.Keys[i].String() < v.Keys[j].String() })
-	if len(v.Keys) == 0 {
-		v.Problem = "This campaign has no templates yet."
-		return v, nil
+	v.Channel, v.Locale = c.Policy[0], c.DefaultLocale
+	if len(v.Keys) > 0 {
+		v.Channel, v.Locale = v.Keys[0].Channel, v.Keys[0].Locale
 	}
-	v.Channel, v.Locale = v.Keys[0].Channel, v.Keys[0].Locale
 	if k, err := dispatcher.ParseChannelKind(q.Get("channel")); err == nil {
 		v.Channel = k
 	}
 	if l := strings.TrimSpace(q.Get("locale")); l != "" {
 		v.Locale = l
+	}
+	v.Edit = &dispatcher.Template{Channel: v.Channel, Locale: v.Locale}
+	for i, t := range ts {
+		if t.Channel == v.Channel && t.Locale == v.Locale {
+			v.Edit = &ts[i]
+		}
+	}
+	if len(v.Keys) == 0 {
+		v.Problem = "This campaign has no templates yet: add the starter notices of a language, upload a templates folder, or write one below."
+		return v, nil
 	}
 	cs, err := s.cfg.Store.Contacts(ctx, c.ID, 0, 25)
 	if err != nil {

@@ -56,6 +56,13 @@ func (s *Server) routeTable() []*route {
 		api("api.suppressions.get", http.MethodGet, "/api/v1/suppressions", Staff, s.apiSuppression),
 
 		// Operators: run campaigns, see and export lists of people.
+		page("campaigns.new", http.MethodGet, "/campaigns/new", Operators, s.newCampaignForm),
+		{Name: "campaigns.create", Method: http.MethodPost, Path: "/campaigns", Access: Operators, kind: kindPage, maxBody: maxTemplateUpload + maxFormBody, h: http.HandlerFunc(s.createCampaignForm)},
+		page("campaign.settings", http.MethodGet, "/campaigns/{name}/settings", Operators, s.settingsPage),
+		page("campaign.settings.save", http.MethodPost, "/campaigns/{name}/settings", Operators, s.settingsSave),
+		page("templates.save", http.MethodPost, "/campaigns/{name}/templates", Operators, s.templateSave),
+		page("templates.starter", http.MethodPost, "/campaigns/{name}/templates/starter", Operators, s.templateStarter),
+		{Name: "templates.upload", Method: http.MethodPost, Path: "/campaigns/{name}/templates/upload", Access: Operators, kind: kindPage, maxBody: maxTemplateUpload + maxFormBody, h: http.HandlerFunc(s.templateUpload)},
 		page("import.form", http.MethodGet, "/campaigns/{name}/import", Operators, s.importForm),
 		{Name: "import", Method: http.MethodPost, Path: "/campaigns/{name}/import", Access: Operators, kind: kindPage, maxBody: upload, h: http.HandlerFunc(s.importUpload)},
 		page("import.rejects", http.MethodGet, "/campaigns/{name}/imports/{id}/rejects.csv", Operators, s.importRejects),
@@ -68,6 +75,8 @@ func (s *Server) routeTable() []*route {
 		page("unreachable", http.MethodGet, "/campaigns/{name}/unreachable", Operators, s.unreachablePage),
 		page("unreachable.csv", http.MethodGet, "/campaigns/{name}/unreachable.csv", Operators, s.unreachableCSV),
 		api("api.campaigns.create", http.MethodPost, "/api/v1/campaigns", Operators, s.apiCreateCampaign),
+		api("api.campaigns.settings", http.MethodGet, "/api/v1/campaigns/{name}/settings", Operators, s.apiSettings),
+		api("api.campaigns.settings.put", http.MethodPut, "/api/v1/campaigns/{name}/settings", Operators, s.apiPutSettings),
 		api("api.templates.list", http.MethodGet, "/api/v1/campaigns/{name}/templates", Operators, s.apiTemplates),
 		api("api.templates.put", http.MethodPut, "/api/v1/campaigns/{name}/templates", Operators, s.apiPutTemplate),
 		{Name: "api.imports.create", Method: http.MethodPost, Path: "/api/v1/campaigns/{name}/imports", Access: Operators, kind: kindAPI, maxBody: upload, h: http.HandlerFunc(s.apiImport)},

@@ -369,6 +369,11 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, rt *route, err err
 	} else if status == http.StatusRequestEntityTooLarge {
 		msg = "The upload is too large."
 	}
+	var fe dispatcher.FieldErrors
+	if rt.kind == kindAPI && errors.As(err, &fe) {
+		writeJSON(w, status, apiError{Error: http.StatusText(status), Message: msg, Fields: fe})
+		return
+	}
 	s.failStatus(w, r, rt, status, msg)
 }
 

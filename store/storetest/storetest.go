@@ -124,6 +124,7 @@ func Run(t *testing.T, open func(t *testing.T) dispatcher.Store) {
 		{"CampaignCRUD", testCampaignCRUD},
 		{"CampaignStatus", testCampaignStatus},
 		{"CampaignSettings", testCampaignSettings},
+		{"UpdateCampaign", testUpdateCampaign},
 		{"Templates", testTemplates},
 		{"ImportDedupe", testImportDedupe},
 		{"ImportPlanAndCreationEvents", testImportPlan},

@@ -7,3 +7,7 @@
 ALTER TABLE contacts ADD COLUMN name_key text COLLATE "C";
 -- herald:go backfill-name-keys
 CREATE INDEX contacts_name ON contacts (name_key) INCLUDE (id);
+-- The backfill rewrote every row: fresh statistics keep the planner on the
+-- index. (Autovacuum then restores index-only scans; run VACUUM ANALYZE
+-- contacts after upgrading a large ledger to have them at once.)
+ANALYZE contacts;
