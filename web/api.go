@@ -220,43 +220,12 @@ type SuppressionView struct {
 	LastSeen   *time.Time             `json:"last_seen,omitempty"`
 }
 
-// suppressionAddress normalises an address for the suppression list as
-// the worker does: e-mail as validated, phone numbers in E.164.
-func (s *Server) suppressionAddress(k dispatcher.ChannelKind, addr string) (string, error) {
-	switch k {
-	case dispatcher.Email, dispatcher.File:
-		return dispatcher.NormalizeEmail(addr)
-	case dispatcher.SMS:
-		return dispatcher.NormalizePhone(addr, s.cfg.Region)
-	}
-	return "", dispatcher.Errorf(dispatcher.EINVALID, "unknown channel %q", k)
-}
-
 func (s *Server) apiSuppression(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	k, err := dispatcher.ParseChannelKind(r.URL.Query().Get("channel"))
+	v, err := s.checkSuppression(ctx, principalOf(ctx), r.URL.Query().Get("channel"), r.URL.Query().Get("address"))
 	if err != nil {
 		s.apiFail(w, r, err)
 		return
-	}
-	addr, err := s.suppressionAddress(k, r.URL.Query().Get("address"))
-	if err != nil {
-		s.apiFail(w, r, err)
-		return
-	}
-	sup, err := s.cfg.Store.IsSuppressed(ctx, k, addr)
-	if err != nil {
-		s.apiFail(w, r, err)
-		return
-	}
-	if err := s.audit(ctx, principalOf(ctx), "suppression.lookup", addr, fmt.Sprintf("%s: suppressed %t", k, sup != nil)); err != nil {
-		s.apiFail(w, r, err)
-		return
-	}
-	v := SuppressionView{Channel: k, Address: addr, Suppressed: sup != nil}
-	if sup != nil {
-		v.Reason, v.Source = sup.Reason, sup.Source
-		v.FirstSeen, v.LastSeen = &sup.FirstSeen, &sup.LastSeen
 	}
 	writeJSON(w, http.StatusOK, v)
 }
@@ -266,6 +235,7 @@ type SuppressRequest struct {
 	Channel dispatcher.ChannelKind `json:"channel"`
 	Address string                 `json:"address"`
 	Reason  string                 `json:"reason"`
+	Note    string                 `json:"note"`
 }
 
 func (s *Server) apiSuppress(w http.ResponseWriter, r *http.Request) {
@@ -275,30 +245,12 @@ func (s *Server) apiSuppress(w http.ResponseWriter, r *http.Request) {
 		s.apiFail(w, r, err)
 		return
 	}
-	k, err := dispatcher.ParseChannelKind(string(req.Channel))
+	v, err := s.addSuppression(ctx, principalOf(ctx), string(req.Channel), req.Address, req.Reason, req.Note, "API")
 	if err != nil {
 		s.apiFail(w, r, err)
 		return
 	}
-	addr, err := s.suppressionAddress(k, req.Address)
-	if err != nil {
-		s.apiFail(w, r, err)
-		return
-	}
-	reason := req.Reason
-	if reason == "" {
-		reason = "manual"
-	}
-	p := principalOf(ctx)
-	if err := s.cfg.Store.Suppress(ctx, dispatcher.Suppression{Channel: k, Address: addr, Reason: reason, Source: "api by " + p.actor()}); err != nil {
-		s.apiFail(w, r, err)
-		return
-	}
-	if err := s.audit(ctx, p, "suppression.add", addr, string(k)+": "+reason); err != nil {
-		s.apiFail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusCreated, SuppressionView{Channel: k, Address: addr, Suppressed: true, Reason: reason})
+	writeJSON(w, http.StatusCreated, v)
 }
 
 // TemplateView is a notice template for one channel and locale.

@@ -165,16 +165,18 @@ func (s *Server) campaignsPage(w http.ResponseWriter, r *http.Request) {
 // flashes are the confirmations a redirect may ask for by key, so that no
 // URL can make the console show text of someone else's choosing.
 var flashes = map[string]string{
-	"launch":   "Campaign launched: notices are being sent.",
-	"pause":    "Campaign paused: nothing more is sent until you resume.",
-	"resume":   "Campaign resumed.",
-	"cancel":   "Campaign cancelled: unsent notices will not be sent.",
-	"password": "Password changed. Every other browser signed in as you has been signed out.",
-	"created":  "Campaign created as a draft. Next: fill in the «placeholders» of its notices (Templates), import the contacts, then launch.",
-	"settings": "Settings saved.",
-	"template": "Template saved.",
-	"starter":  "Starter notices added: fill in their «placeholders».",
-	"upload":   "Templates uploaded.",
+	"launch":       "Campaign launched: notices are being sent.",
+	"pause":        "Campaign paused: nothing more is sent until you resume.",
+	"resume":       "Campaign resumed.",
+	"cancel":       "Campaign cancelled: unsent notices will not be sent.",
+	"password":     "Password changed. Every other browser signed in as you has been signed out.",
+	"created":      "Campaign created as a draft. Next: fill in the «placeholders» of its notices (Templates), import the contacts, then launch.",
+	"settings":     "Settings saved.",
+	"template":     "Template saved.",
+	"starter":      "Starter notices added: fill in their «placeholders».",
+	"upload":       "Templates uploaded.",
+	"suppressed":   "Address added to the suppression list: no later notice uses it.",
+	"unsuppressed": "Address taken off the suppression list: later notices may use it again.",
 }
 
 type campaignPageView struct {
