@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynqmon"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/heraldhq/herald/dispatcher"
 	"github.com/heraldhq/herald/queue"
@@ -40,6 +41,13 @@ type Config struct {
 	// Backend, when set, gives queue depth to the dashboard and /metrics
 	// and mounts the asynq queue monitor at /admin/queues/ for admins.
 	Backend *queue.Backend
+	// Redis holds what the replicas of the server share: the counts of
+	// failed sign-ins and campaign progress samples (the dashboard's rate
+	// chart and ETA). Keys start with RedisPrefix. Both default to the
+	// Backend's Redis and queue namespace; with neither, each process
+	// keeps its own, in memory.
+	Redis       redis.UniversalClient
+	RedisPrefix string
 	// Webhooks, when set, is mounted at /webhooks/ without sign-in:
 	// provider callbacks authenticate with their own signatures.
 	Webhooks http.Handler
@@ -72,8 +80,8 @@ type Server struct {
 	handler  http.Handler
 	routes   []*route
 	pages    *pages
-	limiter  *loginLimiter
-	progress *progressTracker
+	limiter  loginLimits
+	progress progressSamples
 	rejects  *rejectCache
 	metrics  *metrics
 	monitor  *asynqmon.HTTPHandler
@@ -107,6 +115,9 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Redis == nil && cfg.Backend != nil {
+		cfg.Redis, cfg.RedisPrefix = cfg.Backend.Redis(), cfg.Backend.Namespace()
+	}
 	s := &Server{
 		cfg:      cfg,
 		log:      cfg.Logger,
@@ -114,6 +125,10 @@ func New(cfg Config) (*Server, error) {
 		limiter:  newLoginLimiter(cfg.Now),
 		progress: newProgressTracker(cfg.Now),
 		rejects:  newRejectCache(cfg.Now),
+	}
+	if cfg.Redis != nil {
+		s.limiter = newRedisLoginLimiter(cfg.Redis, cfg.RedisPrefix, cfg.Now, cfg.Logger)
+		s.progress = newRedisProgress(cfg.Redis, cfg.RedisPrefix, cfg.Now, cfg.Logger)
 	}
 	s.metrics = newMetrics(s)
 	if cfg.Backend != nil {
