@@ -148,11 +148,12 @@ func (s *Server) campaignsPage(w http.ResponseWriter, r *http.Request) {
 	}
 	rows := make([]campaignRow, 0, len(cs))
 	for _, c := range cs {
-		rep, err := s.cfg.Store.Report(ctx, c.ID)
+		sr, err := s.report(ctx, c)
 		if err != nil {
 			s.pageFail(w, r, err)
 			return
 		}
+		rep := sr.Report
 		row := campaignRow{C: campaignView(c), Status: &CampaignStatus{Contacts: rep.Contacts, Reached: rep.Reached, Unreachable: rep.Unreachable, InProgress: rep.InProgress}}
 		if rep.Contacts > 0 {
 			row.Percent = float64(rep.Reached+rep.Unreachable) / float64(rep.Contacts) * 100

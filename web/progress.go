@@ -40,26 +40,25 @@ type sample struct {
 
 // progressSamples records campaign counts and returns their history.
 type progressSamples interface {
-	// observe records a campaign's counts (at most one sample per
-	// sampleEvery; within it the newest sample takes the higher counts)
-	// and returns its samples, oldest first.
-	observe(ctx context.Context, campaignID int64, attempts, done int64) []sample
+	// observe records a campaign's counts as of at, the time they were
+	// counted (at most one sample per sampleEvery; within it the newest
+	// sample takes the higher counts), and returns its samples, oldest
+	// first.
+	observe(ctx context.Context, campaignID int64, at time.Time, attempts, done int64) []sample
 }
 
 type progressTracker struct {
 	mu     sync.Mutex
-	now    func() time.Time
 	series map[int64][]sample
 }
 
-func newProgressTracker(now func() time.Time) *progressTracker {
-	return &progressTracker{now: now, series: map[int64][]sample{}}
+func newProgressTracker() *progressTracker {
+	return &progressTracker{series: map[int64][]sample{}}
 }
 
-func (p *progressTracker) observe(_ context.Context, campaignID int64, attempts, done int64) []sample {
+func (p *progressTracker) observe(_ context.Context, campaignID int64, now time.Time, attempts, done int64) []sample {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	now := p.now()
 	ss := p.series[campaignID]
 	if n := len(ss); n == 0 || now.Sub(ss[n-1].at) >= sampleEvery {
 		ss = append(ss, sample{at: now, attempts: attempts, done: done})
@@ -79,13 +78,13 @@ func (p *progressTracker) observe(_ context.Context, campaignID int64, attempts,
 // a sample and returns the set, atomically, so replicas polling at once
 // add one sample per interval between them. The set holds maxSamples at
 // most (about 25 KB) and expires sampleTTL after its last sample. Times
-// come from the servers' clocks (Config.Now), which must agree to well
-// within sampleEvery, as NTP keeps them. While Redis does not answer, the
-// samples are kept in memory instead.
+// are when the counts were taken (see reports.go), by the clock of the
+// replica that took them; replicas' clocks must agree to well within
+// sampleEvery, as NTP keeps them. While Redis does not answer, the samples
+// are kept in memory instead.
 type redisProgress struct {
 	rdb      redis.UniversalClient
 	prefix   string
-	now      func() time.Time
 	log      *slog.Logger
 	fallback *progressTracker
 
@@ -117,13 +116,13 @@ redis.call('PEXPIRE', KEYS[1], ARGV[6])
 return redis.call('ZRANGE', KEYS[1], 0, -1)
 `)
 
-func newRedisProgress(rdb redis.UniversalClient, prefix string, now func() time.Time, log *slog.Logger) *redisProgress {
-	return &redisProgress{rdb: rdb, prefix: prefix + "web:progress:", now: now, log: log, fallback: newProgressTracker(now)}
+func newRedisProgress(rdb redis.UniversalClient, prefix string, log *slog.Logger) *redisProgress {
+	return &redisProgress{rdb: rdb, prefix: prefix + "web:progress:", log: log, fallback: newProgressTracker()}
 }
 
-func (p *redisProgress) observe(ctx context.Context, campaignID int64, attempts, done int64) []sample {
+func (p *redisProgress) observe(ctx context.Context, campaignID int64, at time.Time, attempts, done int64) []sample {
 	key := p.prefix + strconv.FormatInt(campaignID, 10)
-	members, err := progressScript.Run(ctx, p.rdb, []string{key}, p.now().UnixMilli(), sampleEvery.Milliseconds(), maxSamples,
+	members, err := progressScript.Run(ctx, p.rdb, []string{key}, at.UnixMilli(), sampleEvery.Milliseconds(), maxSamples,
 		attempts, done, sampleTTL.Milliseconds()).StringSlice()
 	if err == nil {
 		ss, perr := parseSamples(members)
@@ -138,7 +137,7 @@ func (p *redisProgress) observe(ctx context.Context, campaignID int64, attempts,
 		p.log.Warn("progress samples: Redis does not answer; keeping them in this process only", "campaign", campaignID, "err", err)
 	}
 	p.mu.Unlock()
-	return p.fallback.observe(ctx, campaignID, attempts, done)
+	return p.fallback.observe(ctx, campaignID, at, attempts, done)
 }
 
 // parseSamples reads the members progressScript returns.
@@ -272,16 +271,18 @@ var bounceStates = []struct {
 	{dispatcher.StateSuppressed, "suppressed (do-not-contact list)"},
 }
 
-// campaignStatus computes c's progress from the ledger (and the queue).
+// campaignStatus computes c's progress from its shared report (see
+// reports.go) and the queue. At is when the counts were taken.
 func (s *Server) campaignStatus(ctx context.Context, c *dispatcher.Campaign) (*CampaignStatus, error) {
-	r, err := s.cfg.Store.Report(ctx, c.ID)
+	sr, err := s.report(ctx, c)
 	if err != nil {
 		return nil, err
 	}
+	r := sr.Report
 	st := &CampaignStatus{
 		Campaign: c.Name, Status: c.Status, Contacts: r.Contacts, Reached: r.Reached, ReachedBy: r.ReachedBy,
 		Fallback: r.Fallback, Unreachable: r.Unreachable, InProgress: r.InProgress, Invalid: r.Invalid,
-		Rejected: r.RejectedRows, At: s.cfg.Now().UTC(),
+		Rejected: r.RejectedRows, At: sr.At.UTC(),
 	}
 	if st.ReachedBy == nil {
 		st.ReachedBy = map[dispatcher.ChannelKind]int64{}
@@ -313,7 +314,7 @@ func (s *Server) campaignStatus(ctx context.Context, c *dispatcher.Campaign) (*C
 			st.Bounces = append(st.Bounces, BounceCount{Channel: k, State: b.state, Label: b.label, N: byChannel[k].States[b.state]})
 		}
 	}
-	ss := s.progress.observe(ctx, c.ID, attempts, r.Reached+r.Unreachable)
+	ss := s.progress.observe(ctx, c.ID, sr.At, attempts, r.Reached+r.Unreachable)
 	st.Rate = rates(ss)
 	if n := len(st.Rate); n > 0 {
 		// The current rate: the average over the last few intervals, so

@@ -17,6 +17,7 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/heraldhq/herald/dispatcher"
 	"github.com/heraldhq/herald/internal/testenv"
 )
 
@@ -175,11 +176,11 @@ func TestProgressAcrossReplicas(t *testing.T) {
 	b, _ := e.replica(rdb, prefix, clock.now)
 	ctx := context.Background()
 
-	a.progress.observe(ctx, 7, 0, 0)
+	a.progress.observe(ctx, 7, clock.now(), 0, 0)
 	clock.advance(time.Second)
-	b.progress.observe(ctx, 7, 10, 5) // within the interval: the same sample, newer counts
+	b.progress.observe(ctx, 7, clock.now(), 10, 5) // within the interval: the same sample, newer counts
 	clock.advance(time.Second)
-	ss := b.progress.observe(ctx, 7, 100, 50)
+	ss := b.progress.observe(ctx, 7, clock.now(), 100, 50)
 	if len(ss) != 2 || ss[0].attempts != 10 || ss[1].attempts != 100 || ss[1].at.Sub(ss[0].at) != 2*time.Second {
 		t.Fatalf("samples after three observations on two replicas: %+v", ss)
 	}
@@ -189,8 +190,8 @@ func TestProgressAcrossReplicas(t *testing.T) {
 	// A replica that read older counts starts the next sample low; within
 	// the interval the higher counts win, so the chart does not dip.
 	clock.advance(sampleEvery)
-	a.progress.observe(ctx, 7, 40, 20)
-	ss = b.progress.observe(ctx, 7, 200, 100)
+	a.progress.observe(ctx, 7, clock.now(), 40, 20)
+	ss = b.progress.observe(ctx, 7, clock.now(), 200, 100)
 	if len(ss) != 3 || ss[2].attempts != 200 {
 		t.Errorf("samples after a stale observation: %+v", ss)
 	}
@@ -202,14 +203,14 @@ func TestProgressAcrossReplicas(t *testing.T) {
 
 	// A restarted server has the history.
 	c, _ := e.replica(rdb, prefix, clock.now)
-	if got := c.progress.observe(ctx, 7, 200, 100); len(got) != 3 {
+	if got := c.progress.observe(ctx, 7, clock.now(), 200, 100); len(got) != 3 {
 		t.Errorf("a new replica sees %d samples, want 3", len(got))
 	}
 
 	// Bounded: the oldest samples go.
 	for i := range maxSamples + 20 {
 		clock.advance(sampleEvery)
-		a.progress.observe(ctx, 8, int64(i), int64(i))
+		a.progress.observe(ctx, 8, clock.now(), int64(i), int64(i))
 	}
 	if n, _ := rdb.ZCard(ctx, prefix+"web:progress:8").Result(); n != maxSamples {
 		t.Errorf("campaign 8 keeps %d samples, want %d", n, maxSamples)
@@ -219,26 +220,114 @@ func TestProgressAcrossReplicas(t *testing.T) {
 	}
 }
 
-// TestDashboardRateAcrossReplicas: the API status of a campaign read on
-// one replica shows the rate sampled on another.
-func TestDashboardRateAcrossReplicas(t *testing.T) {
+// countingStore counts the reports it computes.
+type countingStore struct {
+	ledger
+	mu      sync.Mutex
+	reports int
+}
+
+func (c *countingStore) Report(ctx context.Context, id int64) (*dispatcher.Report, error) {
+	c.mu.Lock()
+	c.reports++
+	c.mu.Unlock()
+	return c.ledger.Report(ctx, id)
+}
+
+func (c *countingStore) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.reports
+}
+
+// TestReportsSharedAcrossReplicas: many viewers on two replicas polling a
+// campaign's status cost one report per freshness period; the rate chart
+// on one replica has the samples taken on the other; a finished campaign's
+// report is recomputed once after it finished, then never.
+func TestReportsSharedAcrossReplicas(t *testing.T) {
 	e := newTestEnv(t)
 	rdb, prefix := sharedRedis(t)
 	clock := &testClock{t: time.Now()}
-	a, _ := e.replica(rdb, prefix, clock.now)
-	b, _ := e.replica(rdb, prefix, clock.now)
+	st := &countingStore{ledger: e.st}
+	replica := func() *Server {
+		srv, err := New(Config{Store: st, Users: st, Redis: rdb, RedisPrefix: prefix, Now: clock.now, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return srv
+	}
+	a, b := replica(), replica()
 	c := e.campaign("replicas")
 	ctx := context.Background()
-	if _, err := a.campaignStatus(ctx, c); err != nil {
-		t.Fatal(err)
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			srv := a
+			if i%2 == 1 {
+				srv = b
+			}
+			if _, err := srv.campaignStatus(ctx, c); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	// One per replica at most when both start cold at the same moment.
+	if n := st.count(); n < 1 || n > 2 {
+		t.Errorf("20 status reads on two replicas computed %d reports, want 1 or 2", n)
+	}
+	before := st.count()
+	for range 10 {
+		if _, err := b.campaignStatus(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st.count() != before {
+		t.Errorf("status reads within the freshness period computed %d more reports", st.count()-before)
 	}
 	clock.advance(sampleEvery)
-	st, err := b.campaignStatus(ctx, c)
+	s1, err := a.campaignStatus(ctx, c)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(st.Rate) != 1 {
-		t.Errorf("status on the second replica has %d rate points, want 1 (one interval sampled across both)", len(st.Rate))
+	s2, err := b.campaignStatus(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.count() != before+1 || !s1.At.Equal(s2.At) {
+		t.Errorf("after the freshness period: %d reports, status times %v and %v; want one more, shared", st.count()-before, s1.At, s2.At)
+	}
+	if len(s2.Rate) != 1 {
+		t.Errorf("status on the second replica has %d rate points, want 1 (two reports, computed on both)", len(s2.Rate))
+	}
+
+	// Finished: recomputed once after the end, then kept.
+	clock.advance(time.Second)
+	if err := e.st.SetCampaignStatus(ctx, c.ID, []dispatcher.CampaignStatus{dispatcher.CampaignDraft}, dispatcher.CampaignCancelled, clock.now()); err != nil {
+		t.Fatal(err)
+	}
+	done, _ := e.st.Campaign(ctx, c.ID)
+	before = st.count()
+	for range 3 {
+		clock.advance(time.Hour / 2)
+		if _, err := a.campaignStatus(ctx, done); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st.count() != before+1 {
+		t.Errorf("a finished campaign computed %d reports in 90 minutes, want 1", st.count()-before)
+	}
+}
+
+func TestFreshFor(t *testing.T) {
+	for took, want := range map[time.Duration]time.Duration{
+		time.Millisecond: sampleEvery, time.Second: 5 * time.Second, 2 * time.Second: 10 * time.Second, time.Minute: reportFreshMax,
+	} {
+		if got := freshFor(took); got != want {
+			t.Errorf("freshFor(%v) = %v, want %v", took, got, want)
+		}
 	}
 }
 

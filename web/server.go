@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynqmon"
@@ -82,9 +83,14 @@ type Server struct {
 	pages    *pages
 	limiter  loginLimits
 	progress progressSamples
-	rejects  *rejectCache
-	metrics  *metrics
-	monitor  *asynqmon.HTTPHandler
+	reports  reportStore
+	flight   reportFlight
+
+	troubleMu   sync.Mutex
+	lastTrouble time.Time // when a Redis failure was last logged
+	rejects     *rejectCache
+	metrics     *metrics
+	monitor     *asynqmon.HTTPHandler
 
 	// onAuthorized, when set (tests), is called with a route's name after
 	// the request passed authorization, before its handler runs.
@@ -123,12 +129,14 @@ func New(cfg Config) (*Server, error) {
 		log:      cfg.Logger,
 		pages:    p,
 		limiter:  newLoginLimiter(cfg.Now),
-		progress: newProgressTracker(cfg.Now),
+		progress: newProgressTracker(),
+		reports:  &memoryReports{},
 		rejects:  newRejectCache(cfg.Now),
 	}
 	if cfg.Redis != nil {
 		s.limiter = newRedisLoginLimiter(cfg.Redis, cfg.RedisPrefix, cfg.Now, cfg.Logger)
-		s.progress = newRedisProgress(cfg.Redis, cfg.RedisPrefix, cfg.Now, cfg.Logger)
+		s.progress = newRedisProgress(cfg.Redis, cfg.RedisPrefix, cfg.Logger)
+		s.reports = &redisReports{rdb: cfg.Redis, prefix: cfg.RedisPrefix}
 	}
 	s.metrics = newMetrics(s)
 	if cfg.Backend != nil {
