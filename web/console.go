@@ -539,7 +539,7 @@ func (s *Server) templatesPage(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	s.render(w, r, http.StatusOK, "templates", pageData{Title: "Templates · " + c.Name, Nav: "campaigns", Data: v})
+	s.render(w, r, http.StatusOK, "templates", pageData{Title: "Templates · " + c.Name, Nav: "campaigns", Flash: flashes[r.URL.Query().Get("done")], Data: v})
 }
 
 // templatePreviewHTML serves a rendered e-mail's HTML part on its own, for

@@ -309,10 +309,11 @@ func (s *Server) apiUnsuppress(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, SuppressionView{Channel: k, Address: addr, Suppressed: false})
 }
 
-// suppressionTime shows when an entry was first or last seen.
+// suppressionTime shows when an entry was first or last seen, to the
+// minute in the server's zone (the list is wide enough without seconds).
 func suppressionTime(t *time.Time) string {
-	if t == nil {
+	if t == nil || t.IsZero() {
 		return "—"
 	}
-	return fmtTime(*t)
+	return t.Local().Format("2006-01-02 15:04")
 }
