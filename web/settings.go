@@ -350,19 +350,29 @@ func (s *Server) readSettingsForm(r *http.Request, v *settingsView) {
 		SMSFrom: f("sender.sms_from"), SMSService: f("sender.sms_service")}
 	v.S.QuietHours = f("quiet_hours")
 	v.S.ConsentRequired, v.S.AllChannels, v.S.Guard.Off = f("consent_required") != "", f("all_channels") != "", f("guard.off") != ""
+	// A value shown in the form and sent back unchanged keeps its stored
+	// value exactly (the form shows a deadline to the minute and shares
+	// rounded), so saving other fields changes nothing else.
+	oldDeadline, oldHard, oldComplaint := v.Deadline, v.HardBounce, v.Complaint
 	v.Deadline, v.HardBounce, v.Complaint, v.Threshold = f("deadline"), f("guard.hard_bounce"), f("guard.complaint"), f("substitute_threshold")
-	v.S.Deadline = nil
-	if t, err := dispatcher.ParseDeadline(v.Deadline, s.cfg.Now()); err != nil {
-		v.Errs.Add("deadline", "%s", userMessage(err))
-	} else if !t.IsZero() {
-		v.S.Deadline = &t
+	if v.Deadline != oldDeadline || v.Deadline == "" {
+		v.S.Deadline = nil
+		if t, err := dispatcher.ParseDeadline(v.Deadline, s.cfg.Now()); err != nil {
+			v.Errs.Add("deadline", "%s", userMessage(err))
+		} else if !t.IsZero() {
+			v.S.Deadline = &t
+		}
 	}
 	var err error
-	if v.S.Guard.HardBounce, err = dispatcher.ParseShare(v.HardBounce); err != nil {
-		v.Errs.Add("guard.hard_bounce", "%s", userMessage(err))
+	if v.HardBounce != oldHard || v.HardBounce == "" {
+		if v.S.Guard.HardBounce, err = dispatcher.ParseShare(v.HardBounce); err != nil {
+			v.Errs.Add("guard.hard_bounce", "%s", userMessage(err))
+		}
 	}
-	if v.S.Guard.Complaint, err = dispatcher.ParseShare(v.Complaint); err != nil {
-		v.Errs.Add("guard.complaint", "%s", userMessage(err))
+	if v.Complaint != oldComplaint || v.Complaint == "" {
+		if v.S.Guard.Complaint, err = dispatcher.ParseShare(v.Complaint); err != nil {
+			v.Errs.Add("guard.complaint", "%s", userMessage(err))
+		}
 	}
 	v.S.SubstituteThreshold = 0
 	if t := strings.TrimSpace(v.Threshold); t != "" {

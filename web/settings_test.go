@@ -5,9 +5,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"html"
 	"mime/multipart"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -169,6 +171,46 @@ func TestCampaignSettings(t *testing.T) {
 	es, _ := e.st.AuditLog(ctx, dispatcher.AuditQuery{Action: "campaign.settings"})
 	if len(es) != 1 || !strings.Contains(es[0].Detail, `quiet_hours "" → "off"`) || !strings.Contains(es[0].Detail, `sender.reply_to`) {
 		t.Errorf("audit of the change: %+v", es)
+	}
+	// Saving the form as shown changes nothing (the deadline keeps its
+	// seconds, the shares their exact value), and is not audited.
+	if err := e.st.SetCampaignSettings(ctx, c.ID, func() dispatcher.Settings {
+		s := got.Settings
+		s.Deadline = time.Now().Add(30*time.Hour + 17*time.Second)
+		s.Guard.Complaint = 0.001
+		return s
+	}()); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := e.st.Campaign(ctx, c.ID)
+	page = readAll(t, e.do(dispatcher.RoleOperator, http.MethodGet, "/campaigns/innstillinger/settings", nil))
+	// What a browser sends back: every input's value, checkboxes only
+	// when checked.
+	shown := url.Values{}
+	attr := func(tag, name string) string {
+		m := regexp.MustCompile(` ` + name + `="([^"]*)"`).FindStringSubmatch(tag)
+		if m == nil {
+			return ""
+		}
+		return html.UnescapeString(m[1])
+	}
+	for _, tag := range regexp.MustCompile(`<input [^>]*>`).FindAllString(page, -1) {
+		name := attr(tag, "name")
+		if name == "" || name == csrfField || name == "templates_zip" || (attr(tag, "type") == "checkbox" && !strings.Contains(tag, " checked")) {
+			continue
+		}
+		shown.Set(name, attr(tag, "value"))
+	}
+	if res := e.do(dispatcher.RoleOperator, http.MethodPost, "/campaigns/innstillinger/settings", shown); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("saving the form as shown: %d\n%s", res.StatusCode, readAll(t, res))
+	}
+	after, _ := e.st.Campaign(ctx, c.ID)
+	if !after.Settings.Deadline.Equal(before.Settings.Deadline) || after.Settings.Guard.Complaint != before.Settings.Guard.Complaint {
+		t.Errorf("saving unchanged: deadline %v → %v, complaint %v → %v", before.Settings.Deadline, after.Settings.Deadline,
+			before.Settings.Guard.Complaint, after.Settings.Guard.Complaint)
+	}
+	if es, _ := e.st.AuditLog(ctx, dispatcher.AuditQuery{Action: "campaign.settings"}); len(es) != 1 {
+		t.Errorf("saving unchanged settings was audited: %+v", es)
 	}
 
 	// With contacts imported, the policy is fixed; the error says so at
