@@ -24,6 +24,11 @@ type Store interface {
 	SetCampaignStatus(ctx context.Context, id int64, from []CampaignStatus, to CampaignStatus, at time.Time) error
 	// SetCampaignSettings replaces a campaign's settings.
 	SetCampaignSettings(ctx context.Context, id int64, s Settings) error
+	// UpdateCampaign replaces the name, incident reference, default
+	// locale, policy, sender and settings of campaign c.ID with c's, if
+	// its status is one of from; ErrStale otherwise. A taken name is
+	// ECONFLICT.
+	UpdateCampaign(ctx context.Context, c *Campaign, from []CampaignStatus) error
 	// DeleteCampaign removes a campaign and everything recorded for it.
 	DeleteCampaign(ctx context.Context, id int64) error
 	// PutTemplate inserts or replaces the template for its campaign,
@@ -89,6 +94,11 @@ type Store interface {
 	// FindContacts finds contacts in any campaign by exact e-mail (case
 	// insensitive), E.164 phone or external id: the support lookup.
 	FindContacts(ctx context.Context, query string) ([]Contact, error)
+	// FindContactsByName finds contacts in any campaign whose name
+	// matches q (see NameQuery.Matches), the best matches first (by
+	// NameQuery.Rank, then name key and id), at most limit of them, and
+	// counts the matches up to MaxNameMatches.
+	FindContactsByName(ctx context.Context, q NameQuery, limit int) (NameMatches, error)
 	DeliveriesOf(ctx context.Context, contactID int64) ([]Delivery, error)
 	// DeliveriesOfContacts returns the deliveries of many contacts at
 	// once, by contact and then policy order.
@@ -270,6 +280,17 @@ type Report struct {
 	Invalid      int64                 `json:"invalid"` // contacts with at least one address found invalid (hard bounce)
 	RejectedRows int64                 `json:"rejected_rows"`
 	States       []StateCount          `json:"states"`
+}
+
+// MaxNameMatches is how many matches a name search counts before it
+// says "more than": enough to tell a caller to give more of the name.
+const MaxNameMatches = 1000
+
+// NameMatches is the answer to a name search.
+type NameMatches struct {
+	Contacts []Contact // the best matches first, at most the limit asked for
+	Total    int       // contacts that matched, counted up to MaxNameMatches
+	More     bool      // more than Total matched: Total is a lower bound
 }
 
 // ContactDeliveries is a contact with all of its deliveries.

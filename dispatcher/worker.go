@@ -2,12 +2,13 @@ package dispatcher
 
 import (
 	"context"
-	"crypto/rand"
+	crand "crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"sync"
 	"time"
 )
@@ -211,11 +212,14 @@ func (s *Worker) cancel(ctx context.Context, j Job) error {
 	return nil
 }
 
+// pauseSnooze is how long a job of a paused campaign waits, ±20 %, so
+// that the jobs of a large pause do not all come back at once.
 func (s *Worker) pauseSnooze() time.Duration {
+	d := time.Second
 	if s.PauseSnooze > 0 {
-		return s.PauseSnooze
+		d = s.PauseSnooze
 	}
-	return time.Second
+	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
 }
 
 // retryDelay is the back-off before try n+1 of a delivery.
@@ -332,6 +336,6 @@ func hasPending(ds []Delivery) bool {
 
 func newAttemptID() string {
 	var b [8]byte
-	_, _ = rand.Read(b[:])
+	_, _ = crand.Read(b[:])
 	return hex.EncodeToString(b[:])
 }

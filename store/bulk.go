@@ -163,7 +163,7 @@ func runBulk(ctx context.Context, r runner, b *bulk, query string, args []any) (
 // contactInsertCols are the columns ImportContacts writes.
 var contactInsertCols = []string{"id", "campaign_id", "external_id", "name", "email", "email_lower", "phone",
 	"locale", "country", "attrs", "source_row", "dedupe_key",
-	"email_consent", "do_not_email", "address_line1", "address_line2", "postal_code", "city", "region"}
+	"email_consent", "do_not_email", "address_line1", "address_line2", "postal_code", "city", "region", "name_key"}
 
 // insertContacts inserts contacts (IDs already reserved) and returns the IDs
 // of those that were new; the others share a dedupe key with a contact
@@ -181,7 +181,8 @@ func insertContacts(ctx context.Context, tx *txn, cs []*dispatcher.Contact) (map
 		}
 		rows[i] = []any{c.ID, c.CampaignID, c.ExternalID, c.Name, c.Email, strings.ToLower(c.Email), c.Phone,
 			c.Locale, c.Country, attrs, c.SourceRow, nullString(c.DedupeKey()),
-			string(c.EmailConsent), doNotEmail, c.Postal.Line1, c.Postal.Line2, c.Postal.PostalCode, c.Postal.City, c.Postal.Region}
+			string(c.EmailConsent), doNotEmail, c.Postal.Line1, c.Postal.Line2, c.Postal.PostalCode, c.Postal.City, c.Postal.Region,
+			dispatcher.NameKey(c.Name, c.Locale, c.Country)}
 	}
 	inserted := make(map[int64]bool, len(cs))
 	_, err := tx.d.bulkInsert(ctx, tx, &bulk{

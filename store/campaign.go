@@ -104,6 +104,45 @@ func (s *DB) SetCampaignSettings(ctx context.Context, id int64, set dispatcher.S
 	return nil
 }
 
+// UpdateCampaign replaces the name, incident reference, default locale,
+// policy, sender and settings of campaign c.ID with c's, if the campaign's
+// status is one of from (ErrStale otherwise, ErrNotFound when there is no
+// such campaign). A name another campaign has is ECONFLICT. Which changes
+// are allowed is the caller's rule (Campaign.CheckEdit), not the ledger's.
+func (s *DB) UpdateCampaign(ctx context.Context, c *dispatcher.Campaign, from []dispatcher.CampaignStatus) error {
+	if len(from) == 0 {
+		return dispatcher.Errorf(dispatcher.EINVALID, "store: update campaign: no current status given")
+	}
+	settings, err := dispatcher.MarshalSettings(c.Settings)
+	if err != nil {
+		return fmt.Errorf("store: update campaign %d: %w", c.ID, err)
+	}
+	args := []any{c.Name, c.IncidentRef, c.DefaultLocale, c.Policy.String(), c.Sender.FromName, c.Sender.FromEmail,
+		c.Sender.ReplyTo, c.Sender.SMSFrom, c.Sender.SMSService, settings, c.ID}
+	for _, f := range from {
+		args = append(args, string(f))
+	}
+	err = s.write(ctx, func(tx *txn) error {
+		res, err := tx.exec(ctx, `UPDATE campaigns SET name = ?, incident_ref = ?, default_locale = ?, policy = ?, from_name = ?,
+			from_email = ?, reply_to = ?, sms_from = ?, sms_service = ?, settings = ?
+			WHERE id = ? AND status IN (`+placeholders(len(from))+`)`, args...)
+		if s.d.uniqueViolation(err) {
+			return dispatcher.Errorf(dispatcher.ECONFLICT, "campaign %q already exists", c.Name)
+		}
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 1 {
+			return err
+		}
+		return staleOrNotFound(ctx, tx.runner, "campaigns", "campaign", c.ID)
+	})
+	if err != nil {
+		return fmt.Errorf("store: update campaign %d: %w", c.ID, err)
+	}
+	return nil
+}
+
 // Campaign returns campaign id, or ErrNotFound.
 func (s *DB) Campaign(ctx context.Context, id int64) (*dispatcher.Campaign, error) {
 	c, err := scanCampaign(s.reader().queryRow(ctx, `SELECT `+campaignCols+` FROM campaigns WHERE id = ?`, id))

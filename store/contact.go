@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 
 	"github.com/heraldhq/herald/dispatcher"
@@ -262,6 +263,158 @@ func (s *DB) FindContacts(ctx context.Context, query string) ([]dispatcher.Conta
 		return nil, fmt.Errorf("store: find contacts: %w", err)
 	}
 	return out, nil
+}
+
+// FindContactsByName finds contacts in every campaign whose name matches
+// q (see dispatcher.NameQuery), best first, at most limit (default and
+// most 100). Each way the query can match (NameQuery.Candidates) is one
+// range scan of the contacts_name index, whose other words filter the
+// range on the index itself; each scan stops after MaxNameMatches+1 rows,
+// so a search costs a bounded piece of one index however many contacts the
+// ledger holds. Only the contacts shown are read from the table.
+func (s *DB) FindContactsByName(ctx context.Context, q dispatcher.NameQuery, limit int) (dispatcher.NameMatches, error) {
+	if limit <= 0 || limit > findLimit {
+		limit = findLimit
+	}
+	var res dispatcher.NameMatches
+	cands := q.Candidates()
+	if len(cands) == 0 {
+		return res, nil
+	}
+	type hit struct {
+		id   int64
+		key  string
+		rank int
+	}
+	keys := map[int64]string{}
+	for _, c := range cands {
+		where := "name_key >= ? AND name_key < ?"
+		args := []any{c.Prefix, dispatcher.NameUpperBound(c.Prefix)}
+		for _, o := range c.Others {
+			// Folded words are letters and digits: no LIKE wildcard
+			// needs escaping.
+			where += " AND ' ' || name_key LIKE ?"
+			args = append(args, "% "+o+"%")
+		}
+		args = append(args, dispatcher.MaxNameMatches+1)
+		rows, err := s.reader().query(ctx, `SELECT id, name_key FROM contacts WHERE `+where+` ORDER BY name_key LIMIT ?`, args...)
+		found, err := collect(rows, err, func(r *sql.Rows) (hit, error) {
+			var h hit
+			err := r.Scan(&h.id, &h.key)
+			return h, err
+		})
+		if err != nil {
+			return res, fmt.Errorf("store: find contacts by name: %w", err)
+		}
+		if len(found) > dispatcher.MaxNameMatches {
+			res.More = true
+		}
+		for _, h := range found {
+			keys[h.id] = h.key
+		}
+	}
+	hits := make([]hit, 0, len(keys))
+	for id, k := range keys {
+		hits = append(hits, hit{id: id, key: k, rank: q.Rank(k)})
+	}
+	sort.Slice(hits, func(i, j int) bool {
+		a, b := hits[i], hits[j]
+		if a.rank != b.rank {
+			return a.rank > b.rank
+		}
+		if a.key != b.key {
+			return a.key < b.key
+		}
+		return a.id < b.id
+	})
+	res.Total = len(hits)
+	if res.Total > dispatcher.MaxNameMatches {
+		res.Total, res.More = dispatcher.MaxNameMatches, true
+	}
+	hits = hits[:min(limit, len(hits))]
+	if len(hits) == 0 {
+		return res, nil
+	}
+	ids := make([]any, len(hits))
+	for i, h := range hits {
+		ids[i] = h.id
+	}
+	cs, err := collectContacts(s.reader().query(ctx, `SELECT `+contactCols+` FROM contacts WHERE id IN (`+placeholders(len(ids))+`)`, ids...))
+	if err != nil {
+		return res, fmt.Errorf("store: find contacts by name: %w", err)
+	}
+	byID := make(map[int64]dispatcher.Contact, len(cs))
+	for _, c := range cs {
+		byID[c.ID] = c
+	}
+	for _, h := range hits {
+		if c, ok := byID[h.id]; ok { // a contact deleted meanwhile is left out
+			res.Contacts = append(res.Contacts, c)
+		}
+	}
+	return res, nil
+}
+
+// nameKeyBatch is how many contacts the name key backfill updates at once.
+const nameKeyBatch = 10000
+
+// backfillNameKeys is migration 0006's Go step: it computes the name key
+// of every contact already in the ledger (the key folds accents, which
+// SQLite cannot do in SQL, and must equal what ImportContacts writes).
+// Batches of keys go to a temporary table with the bulk insert path (COPY
+// on PostgreSQL) and into contacts with one UPDATE ... FROM each.
+func backfillNameKeys(ctx context.Context, s *DB, tx *txn) error {
+	if _, err := tx.exec(ctx, `CREATE TEMPORARY TABLE name_keys (id bigint PRIMARY KEY, k text NOT NULL)`); err != nil {
+		return fmt.Errorf("create name_keys: %w", err)
+	}
+	empty := `DELETE FROM name_keys`
+	if s.d.name() == "postgres" {
+		empty = `TRUNCATE name_keys` // DELETE would leave dead rows for every later batch to scan
+	}
+	var after, done int64
+	for {
+		type row struct {
+			id                    int64
+			name, locale, country string
+		}
+		rows, err := tx.query(ctx, `SELECT id, name, locale, country FROM contacts WHERE id > ? ORDER BY id LIMIT ?`, after, nameKeyBatch)
+		batch, err := collect(rows, err, func(r *sql.Rows) (row, error) {
+			var x row
+			err := r.Scan(&x.id, &x.name, &x.locale, &x.country)
+			return x, err
+		})
+		if err != nil {
+			return fmt.Errorf("read contacts after %d: %w", after, err)
+		}
+		if len(batch) == 0 {
+			break
+		}
+		vals := make([][]any, len(batch))
+		for i, x := range batch {
+			vals[i] = []any{x.id, dispatcher.NameKey(x.name, x.locale, x.country)}
+		}
+		if _, err := tx.exec(ctx, empty); err != nil {
+			return fmt.Errorf("clear name_keys: %w", err)
+		}
+		if _, err := tx.d.bulkInsert(ctx, tx, &bulk{table: "name_keys", cols: []string{"id", "k"}, rows: vals}); err != nil {
+			return err
+		}
+		if _, err := tx.exec(ctx, `UPDATE contacts SET name_key = name_keys.k FROM name_keys WHERE name_keys.id = contacts.id`); err != nil {
+			return fmt.Errorf("update name keys: %w", err)
+		}
+		after = batch[len(batch)-1].id
+		done += int64(len(batch))
+		if done%(20*nameKeyBatch) == 0 {
+			s.log.Info("backfilling contact name keys", "done", done)
+		}
+	}
+	if _, err := tx.exec(ctx, `DROP TABLE name_keys`); err != nil {
+		return fmt.Errorf("drop name_keys: %w", err)
+	}
+	if done > 0 {
+		s.log.Info("contact name keys backfilled", "contacts", done)
+	}
+	return nil
 }
 
 func collectContacts(rows *sql.Rows, err error) ([]dispatcher.Contact, error) {

@@ -25,6 +25,38 @@ type migration struct {
 	sql     string
 }
 
+// goStepMarker, on a line of its own in a migration, runs the Go step it
+// names at that point of the migration, in the same transaction: for data
+// that SQL cannot compute the same way on both backends (e.g. the name
+// search key, which folds accents in Go).
+const goStepMarker = "-- herald:go "
+
+// goSteps are the Go steps migrations may name.
+var goSteps = map[string]func(ctx context.Context, s *DB, tx *txn) error{
+	"backfill-name-keys": backfillNameKeys,
+}
+
+// parts splits the migration at its Go step markers: SQL, then for each
+// marker the step's name and the SQL after it.
+func (m migration) parts() (sqls []string, steps []string, err error) {
+	var cur strings.Builder
+	for _, line := range strings.SplitAfter(m.sql, "\n") {
+		name, ok := strings.CutPrefix(strings.TrimSpace(line), goStepMarker)
+		if !ok {
+			cur.WriteString(line)
+			continue
+		}
+		name = strings.TrimSpace(name)
+		if goSteps[name] == nil {
+			return nil, nil, fmt.Errorf("migration %04d_%s names an unknown Go step %q", m.version, m.name, name)
+		}
+		sqls = append(sqls, cur.String())
+		steps = append(steps, name)
+		cur.Reset()
+	}
+	return append(sqls, cur.String()), steps, nil
+}
+
 // migrations returns the steps for dialect in version order.
 func migrations(dialect string) ([]migration, error) {
 	dir := path.Join("migrations", dialect)
@@ -47,7 +79,11 @@ func migrations(dialect string) ([]migration, error) {
 		if err != nil {
 			return nil, fmt.Errorf("read %s: %w", e.Name(), err)
 		}
-		out = append(out, migration{version: v, name: name, sql: string(b)})
+		m := migration{version: v, name: name, sql: string(b)}
+		if _, _, err := m.parts(); err != nil {
+			return nil, err
+		}
+		out = append(out, m)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
 	return out, nil
@@ -99,8 +135,21 @@ func (s *DB) migrate(ctx context.Context) error {
 			if applied[m.version] {
 				continue
 			}
-			if _, err := tx.exec(ctx, m.sql); err != nil {
-				return fmt.Errorf("apply migration %04d_%s: %w", m.version, m.name, err)
+			sqls, names, err := m.parts()
+			if err != nil {
+				return err
+			}
+			for i, q := range sqls {
+				if strings.TrimSpace(q) != "" {
+					if _, err := tx.exec(ctx, q); err != nil {
+						return fmt.Errorf("apply migration %04d_%s: %w", m.version, m.name, err)
+					}
+				}
+				if i < len(names) {
+					if err := goSteps[names[i]](ctx, s, tx); err != nil {
+						return fmt.Errorf("apply migration %04d_%s, step %s: %w", m.version, m.name, names[i], err)
+					}
+				}
 			}
 			if _, err := tx.exec(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
 				m.version, m.name, s.d.timeValue(s.stamp(s.now()))); err != nil {

@@ -8,11 +8,13 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/heraldhq/herald/dispatcher"
+	"github.com/heraldhq/herald/internal/starter"
 )
 
 // openAPISpec is the hand-written description of the API under /api/v1.
@@ -31,6 +33,9 @@ func (s *Server) openAPI(w http.ResponseWriter, _ *http.Request) {
 type apiError struct {
 	Error   string `json:"error"`   // the HTTP status text
 	Message string `json:"message"` // what went wrong and what to do, for a person
+	// Fields names each field of the request that is wrong, with what to
+	// write instead (creating a campaign, changing its settings).
+	Fields []dispatcher.FieldError `json:"fields,omitempty"`
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -175,12 +180,33 @@ func (s *Server) apiReport(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) apiLookup(w http.ResponseWriter, r *http.Request) {
-	tls, err := s.lookup(r.Context(), principalOf(r.Context()), r.URL.Query().Get("q"))
+	q := r.URL.Query()
+	req := lookupRequest{Query: q.Get("q")}
+	if v := q.Get("contact"); v != "" {
+		id, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || id <= 0 {
+			s.apiFail(w, r, dispatcher.Errorf(dispatcher.EINVALID, "contact=%q: give a contact id, e.g. contact=42", v))
+			return
+		}
+		req.Contact = id
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 || n > lookupMaxShown {
+			s.apiFail(w, r, dispatcher.Errorf(dispatcher.EINVALID, "limit=%q: give a number from 1 to %d", v, lookupMaxShown))
+			return
+		}
+		req.Limit = n
+	}
+	res, err := s.lookup(r.Context(), principalOf(r.Context()), req)
+	if err == nil {
+		err = s.fillTimelines(r.Context(), res)
+	}
 	if err != nil {
 		s.apiFail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, tls)
+	writeJSON(w, http.StatusOK, res)
 }
 
 // SuppressionView is an entry of the do-not-contact list.
@@ -194,43 +220,12 @@ type SuppressionView struct {
 	LastSeen   *time.Time             `json:"last_seen,omitempty"`
 }
 
-// suppressionAddress normalises an address for the suppression list as
-// the worker does: e-mail as validated, phone numbers in E.164.
-func (s *Server) suppressionAddress(k dispatcher.ChannelKind, addr string) (string, error) {
-	switch k {
-	case dispatcher.Email, dispatcher.File:
-		return dispatcher.NormalizeEmail(addr)
-	case dispatcher.SMS:
-		return dispatcher.NormalizePhone(addr, s.cfg.Region)
-	}
-	return "", dispatcher.Errorf(dispatcher.EINVALID, "unknown channel %q", k)
-}
-
 func (s *Server) apiSuppression(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	k, err := dispatcher.ParseChannelKind(r.URL.Query().Get("channel"))
+	v, err := s.checkSuppression(ctx, principalOf(ctx), r.URL.Query().Get("channel"), r.URL.Query().Get("address"))
 	if err != nil {
 		s.apiFail(w, r, err)
 		return
-	}
-	addr, err := s.suppressionAddress(k, r.URL.Query().Get("address"))
-	if err != nil {
-		s.apiFail(w, r, err)
-		return
-	}
-	sup, err := s.cfg.Store.IsSuppressed(ctx, k, addr)
-	if err != nil {
-		s.apiFail(w, r, err)
-		return
-	}
-	if err := s.audit(ctx, principalOf(ctx), "suppression.lookup", addr, fmt.Sprintf("%s: suppressed %t", k, sup != nil)); err != nil {
-		s.apiFail(w, r, err)
-		return
-	}
-	v := SuppressionView{Channel: k, Address: addr, Suppressed: sup != nil}
-	if sup != nil {
-		v.Reason, v.Source = sup.Reason, sup.Source
-		v.FirstSeen, v.LastSeen = &sup.FirstSeen, &sup.LastSeen
 	}
 	writeJSON(w, http.StatusOK, v)
 }
@@ -240,6 +235,7 @@ type SuppressRequest struct {
 	Channel dispatcher.ChannelKind `json:"channel"`
 	Address string                 `json:"address"`
 	Reason  string                 `json:"reason"`
+	Note    string                 `json:"note"`
 }
 
 func (s *Server) apiSuppress(w http.ResponseWriter, r *http.Request) {
@@ -249,30 +245,12 @@ func (s *Server) apiSuppress(w http.ResponseWriter, r *http.Request) {
 		s.apiFail(w, r, err)
 		return
 	}
-	k, err := dispatcher.ParseChannelKind(string(req.Channel))
+	v, err := s.addSuppression(ctx, principalOf(ctx), string(req.Channel), req.Address, req.Reason, req.Note, "API")
 	if err != nil {
 		s.apiFail(w, r, err)
 		return
 	}
-	addr, err := s.suppressionAddress(k, req.Address)
-	if err != nil {
-		s.apiFail(w, r, err)
-		return
-	}
-	reason := req.Reason
-	if reason == "" {
-		reason = "manual"
-	}
-	p := principalOf(ctx)
-	if err := s.cfg.Store.Suppress(ctx, dispatcher.Suppression{Channel: k, Address: addr, Reason: reason, Source: "api by " + p.actor()}); err != nil {
-		s.apiFail(w, r, err)
-		return
-	}
-	if err := s.audit(ctx, p, "suppression.add", addr, string(k)+": "+reason); err != nil {
-		s.apiFail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusCreated, SuppressionView{Channel: k, Address: addr, Suppressed: true, Reason: reason})
+	writeJSON(w, http.StatusCreated, v)
 }
 
 // TemplateView is a notice template for one channel and locale.
@@ -284,14 +262,23 @@ type TemplateView struct {
 	HTML    string                 `json:"html,omitempty"`
 }
 
-// CreateCampaignRequest creates a campaign with its templates.
+// CreateCampaignRequest creates a draft campaign with its templates: those
+// given, on top of the starter notices of StarterLocales, if any. The
+// settings fields are those of CampaignSettings.
 type CreateCampaignRequest struct {
-	Name          string         `json:"name"`
-	IncidentRef   string         `json:"incident_ref"`
-	DefaultLocale string         `json:"default_locale"`
-	Channels      []string       `json:"channels"`
-	Sender        SenderView     `json:"sender"`
-	Templates     []TemplateView `json:"templates"`
+	Name                string         `json:"name"`
+	IncidentRef         string         `json:"incident_ref"`
+	DefaultLocale       string         `json:"default_locale"`
+	Channels            []string       `json:"channels"`
+	Sender              SenderView     `json:"sender"`
+	QuietHours          string         `json:"quiet_hours"`
+	Deadline            *time.Time     `json:"deadline"`
+	ConsentRequired     bool           `json:"consent_required"`
+	AllChannels         bool           `json:"all_channels"`
+	SubstituteThreshold int            `json:"substitute_threshold"`
+	Guard               GuardView      `json:"guard"`
+	StarterLocales      []string       `json:"starter_locales"`
+	Templates           []TemplateView `json:"templates"`
 }
 
 func (s *Server) apiCreateCampaign(w http.ResponseWriter, r *http.Request) {
@@ -301,41 +288,33 @@ func (s *Server) apiCreateCampaign(w http.ResponseWriter, r *http.Request) {
 		s.apiFail(w, r, err)
 		return
 	}
-	policy, err := dispatcher.ParsePolicy(strings.Join(req.Channels, ","))
+	cs := CampaignSettings{Name: req.Name, IncidentRef: req.IncidentRef, DefaultLocale: req.DefaultLocale, Channels: req.Channels,
+		Sender: req.Sender, QuietHours: req.QuietHours, Deadline: req.Deadline, ConsentRequired: req.ConsentRequired,
+		AllChannels: req.AllChannels, SubstituteThreshold: req.SubstituteThreshold, Guard: req.Guard}
+	ts, err := starter.Templates(req.StarterLocales...)
+	if err != nil {
+		s.apiFail(w, r, dispatcher.FieldErrors{{Field: "starter_locales", Message: userMessage(err)}})
+		return
+	}
+	for _, t := range req.Templates {
+		k, err := dispatcher.ParseChannelKind(string(t.Channel))
+		if err != nil {
+			s.apiFail(w, r, dispatcher.FieldErrors{{Field: "templates", Message: userMessage(err)}})
+			return
+		}
+		nt := dispatcher.Template{Channel: k, Locale: t.Locale, Subject: t.Subject, Text: t.Text, HTML: t.HTML}
+		ts = slices.DeleteFunc(ts, func(x dispatcher.Template) bool { return x.Channel == nt.Channel && x.Locale == nt.Locale })
+		ts = append(ts, nt)
+	}
+	how := fmt.Sprintf("%d given", len(req.Templates))
+	if len(req.StarterLocales) > 0 {
+		how += ", starter notices " + strings.Join(req.StarterLocales, ", ")
+	}
+	c, err := s.createCampaign(ctx, principalOf(ctx), cs, ts, how)
 	if err != nil {
 		s.apiFail(w, r, err)
 		return
 	}
-	c := &dispatcher.Campaign{Name: strings.TrimSpace(req.Name), IncidentRef: req.IncidentRef, DefaultLocale: req.DefaultLocale, Policy: policy,
-		Status: dispatcher.CampaignDraft, Sender: dispatcher.Sender{FromName: req.Sender.FromName, FromEmail: req.Sender.FromEmail,
-			ReplyTo: req.Sender.ReplyTo, SMSFrom: req.Sender.SMSFrom, SMSService: req.Sender.SMSService}}
-	if err := c.Validate(); err != nil {
-		s.apiFail(w, r, err)
-		return
-	}
-	ts := make([]dispatcher.Template, len(req.Templates))
-	for i, t := range req.Templates {
-		k, err := dispatcher.ParseChannelKind(string(t.Channel))
-		if err != nil {
-			s.apiFail(w, r, err)
-			return
-		}
-		ts[i] = dispatcher.Template{Channel: k, Locale: t.Locale, Subject: t.Subject, Text: t.Text, HTML: t.HTML}
-	}
-	if _, err := dispatcher.CompileTemplates(c.DefaultLocale, ts); err != nil {
-		s.apiFail(w, r, err)
-		return
-	}
-	if err := s.cfg.Store.CreateCampaign(ctx, c, ts); err != nil {
-		s.apiFail(w, r, err)
-		return
-	}
-	p := principalOf(ctx)
-	if err := s.audit(ctx, p, "campaign.create", c.Name, fmt.Sprintf("channels %s, %d templates", c.Policy, len(ts))); err != nil {
-		s.apiFail(w, r, err)
-		return
-	}
-	s.log.Info("campaign created", "user", p.name(), "campaign", c.ID)
 	w.Header().Set("Location", "/api/v1/campaigns/"+c.Name)
 	writeJSON(w, http.StatusCreated, campaignView(c))
 }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -208,12 +210,13 @@ func TestLookupIsAudited(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var tls []Timeline
-	if got := e.api(dispatcher.RoleSupport, http.MethodGet, "/api/v1/contacts?q=%2B47+912+34+567", "", nil, &tls); got != http.StatusOK {
+	var found LookupResult
+	if got := e.api(dispatcher.RoleSupport, http.MethodGet, "/api/v1/contacts?q=%2B47+912+34+567", "", nil, &found); got != http.StatusOK {
 		t.Fatalf("lookup: %d", got)
 	}
-	if len(tls) != 1 || tls[0].Contact.ExternalID != "P-77" || len(tls[0].Deliveries) != 1 {
-		t.Fatalf("timelines %+v", tls)
+	tls := found.People
+	if found.By != "address" || found.Matched != 1 || len(tls) != 1 || tls[0].Contact.ExternalID != "P-77" || len(tls[0].Deliveries) != 1 {
+		t.Fatalf("lookup result %+v", found)
 	}
 	dv := tls[0].Deliveries[0]
 	if dv.Explanation != "mailbox does not exist at the receiving server" || len(dv.Events) != 4 {
@@ -298,5 +301,90 @@ func TestMetrics(t *testing.T) {
 	}
 	if strings.Contains(body, "a@example.no") || strings.Contains(body, "+4791234567") {
 		t.Error("/metrics contains personal data")
+	}
+}
+
+// TestLookupByName checks the support lookup by name: what a caller says,
+// without accents and in any order, finds the person; a common name lists
+// the best matches with how many there are; opening one shows the notices;
+// each step is audited and nothing personal is logged.
+func TestLookupByName(t *testing.T) {
+	e := newTestEnv(t)
+	c := e.campaign("names")
+	ctx := context.Background()
+	cs := []dispatcher.Contact{
+		{ExternalID: "P-1", Name: "Bjørn Ødegård", Email: "bjorn.odegaard@example.no", Phone: "+4791234567", Locale: "nb"},
+		{ExternalID: "P-2", Name: "Nguyễn Thị Minh Khai", Email: "khai@example.vn", Locale: "vi", Country: "VN"},
+	}
+	for i := range 25 {
+		cs = append(cs, dispatcher.Contact{ExternalID: fmt.Sprintf("H-%d", i), Name: "Ole Hansen", Email: fmt.Sprintf("ole%d@example.no", i)})
+	}
+	if _, err := e.st.ImportContacts(ctx, c.ID, cs, func(ct *dispatcher.Contact) []dispatcher.Delivery { return dispatcher.Plan(c.Policy, ct, time.Now()) }); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, q := range []string{"Bjorn Odegard", "odegard, bjorn", "ØDEGÅRD", "Odeg"} {
+		var res LookupResult
+		if got := e.api(dispatcher.RoleSupport, http.MethodGet, "/api/v1/contacts?q="+url.QueryEscape(q), "", nil, &res); got != http.StatusOK {
+			t.Fatalf("lookup %q: %d", q, got)
+		}
+		if res.By != "name" || res.Matched != 1 || len(res.People) != 1 || res.People[0].Contact.ExternalID != "P-1" || len(res.People[0].Deliveries) == 0 {
+			t.Errorf("lookup %q = %+v; want Bjørn Ødegård with his notices", q, res)
+		}
+	}
+	var res LookupResult
+	if got := e.api(dispatcher.RoleSupport, http.MethodGet, "/api/v1/contacts?q=nguyen+khai", "", nil, &res); got != http.StatusOK || len(res.People) != 1 {
+		t.Errorf("lookup nguyen khai: %d, %+v", got, res)
+	}
+	if got := e.api(dispatcher.RoleSupport, http.MethodGet, "/api/v1/contacts?q=ole+hansen&limit=5", "", nil, &res); got != http.StatusOK ||
+		res.Matched != 25 || len(res.People) != 5 || res.Refine == "" {
+		t.Errorf("lookup ole hansen (limit 5): %d, matched %d, shown %d, refine %q", got, res.Matched, len(res.People), res.Refine)
+	}
+	if got := e.api(dispatcher.RoleSupport, http.MethodGet, "/api/v1/contacts?q=B", "", nil, nil); got != http.StatusBadRequest {
+		t.Errorf("one-letter lookup: %d, want 400", got)
+	}
+
+	// The console lists the Ole Hansens and opens one.
+	page := readAll(t, e.do(dispatcher.RoleSupport, http.MethodGet, "/lookup?q=hansen+ole", nil))
+	for _, want := range []string{"25 people match", "Showing the best 20", `id="matches"`, "Show notices"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("name lookup page lacks %q", want)
+		}
+	}
+	if strings.Contains(page, `class="card person"`) {
+		t.Error("the list of 25 people shows timelines")
+	}
+	m := regexp.MustCompile(`/lookup\?q=hansen%20ole&amp;contact=(\d+)`).FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no link to open a person:\n%s", page)
+	}
+	page = readAll(t, e.do(dispatcher.RoleSupport, http.MethodGet, "/lookup?q=hansen+ole&contact="+m[1], nil))
+	if !strings.Contains(page, `class="card person"`) || !strings.Contains(page, "Back to everyone matching") {
+		t.Errorf("opened person page:\n%s", page)
+	}
+	page = readAll(t, e.do(dispatcher.RoleSupport, http.MethodGet, "/lookup?q=bjorn+odegard", nil))
+	if !strings.Contains(page, "Bjørn Ødegård") || !strings.Contains(page, `class="card person"`) {
+		t.Errorf("one match by name does not show the timeline at once")
+	}
+
+	es, err := e.st.AuditLog(ctx, dispatcher.AuditQuery{Action: "contact.lookup"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var details []string
+	for _, en := range es {
+		details = append(details, en.Subject+" | "+en.Detail)
+	}
+	all := strings.Join(details, "\n")
+	for _, want := range []string{"Bjorn Odegard | name search, 1 matched: shown contact", "hansen ole | name search, 25 matched: shown contacts",
+		"hansen ole | opened from the search: shown contact " + m[1]} {
+		if !strings.Contains(all, want) {
+			t.Errorf("audit log lacks %q:\n%s", want, all)
+		}
+	}
+	for _, p := range []string{"Ødegård", "odegard", "Hansen", "hansen", "Nguyễn"} {
+		if strings.Contains(e.logs.String(), p) {
+			t.Errorf("logs contain personal data %q", p)
+		}
 	}
 }

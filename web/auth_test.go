@@ -95,35 +95,54 @@ func FuzzParseHash(f *testing.F) {
 func TestLoginLimiter(t *testing.T) {
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	l := newLoginLimiter(func() time.Time { return now })
+	testLoginLimits(t, l, func(d time.Duration) { now = now.Add(d) })
+	// success forgets the account's failures
+	l.fail(context.Background(), "per", "10.0.0.3")
+	l.succeed(context.Background(), "per")
+	if len(l.user["per"]) != 0 {
+		t.Error("success kept the account's failures")
+	}
+}
+
+// testLoginLimits checks a limiter whose clock advance moves forward.
+func testLoginLimits(t *testing.T, l loginLimits, advance func(time.Duration)) {
+	t.Helper()
+	ctx := context.Background()
 	for i := range loginFailsPerUser {
-		if w := l.blocked("Ola", "10.0.0.1"); w != 0 {
+		if w := l.blocked(ctx, "Ola", "10.0.0.1"); w != 0 {
 			t.Fatalf("blocked after %d failures", i)
 		}
-		l.fail("Ola", "10.0.0.1")
-		now = now.Add(time.Second)
+		l.fail(ctx, "Ola", "10.0.0.1")
+		advance(time.Second)
 	}
-	if w := l.blocked("ola", "10.0.0.2"); w <= 0 || w > loginWindow {
+	if w := l.blocked(ctx, "ola", "10.0.0.2"); w <= 0 || w > loginWindow {
 		t.Fatalf("account not blocked after %d failures from any address (wait %v)", loginFailsPerUser, w)
 	}
-	if w := l.blocked("kari", "10.0.0.1"); w != 0 {
+	if w := l.blocked(ctx, "kari", "10.0.0.1"); w != 0 {
 		t.Errorf("another account blocked by ola's failures: %v", w)
 	}
-	now = now.Add(loginWindow)
-	if w := l.blocked("ola", "10.0.0.2"); w != 0 {
+	advance(loginWindow - loginFailsPerUser*time.Second - 500*time.Millisecond)
+	if w := l.blocked(ctx, "ola", "10.0.0.2"); w <= 0 || w > time.Second {
+		t.Errorf("wait just before the oldest failure leaves the window: %v, want half a second", w)
+	}
+	advance(loginWindow)
+	if w := l.blocked(ctx, "ola", "10.0.0.2"); w != 0 {
 		t.Errorf("still blocked after the window: %v", w)
 	}
 	// one address trying many accounts
 	for i := range loginFailsPerIP {
-		l.fail("user"+string(rune('a'+i)), "192.0.2.9")
+		l.fail(ctx, "user"+string(rune('a'+i)), "192.0.2.9")
 	}
-	if w := l.blocked("fresh-account", "192.0.2.9"); w <= 0 {
+	if w := l.blocked(ctx, "fresh-account", "192.0.2.9"); w <= 0 {
 		t.Error("address not blocked after failures on many accounts")
 	}
-	// success forgets the account's failures
-	l.fail("per", "10.0.0.3")
-	l.succeed("per")
-	if len(l.user["per"]) != 0 {
-		t.Error("success kept the account's failures")
+	// success forgets the account's failures, not the address's
+	for range loginFailsPerUser {
+		l.fail(ctx, "per", "10.0.0.3")
+	}
+	l.succeed(ctx, "PER")
+	if w := l.blocked(ctx, "per", "10.0.0.4"); w != 0 {
+		t.Errorf("success kept the account's failures: wait %v", w)
 	}
 }
 

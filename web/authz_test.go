@@ -48,7 +48,10 @@ func TestAuthorizationMatrix(t *testing.T) {
 		names = append(names, rt.Name)
 	}
 	// the mounts this test relies on are really in the table
-	for _, want := range []string{"queues", "webhooks", "metrics", "api.contacts.lookup", "users.delete", "unreachable.csv"} {
+	for _, want := range []string{"queues", "webhooks", "metrics", "api.contacts.lookup", "users.delete", "unreachable.csv",
+		"campaigns.new", "campaigns.create", "campaign.settings", "campaign.settings.save", "api.campaigns.settings", "api.campaigns.settings.put",
+		"templates.save", "templates.starter", "templates.upload",
+		"suppressions", "suppressions.check", "suppressions.add", "suppressions.remove", "api.suppressions.list", "api.suppressions.delete"} {
 		if !slices.Contains(names, want) {
 			t.Fatalf("route %q missing from Routes(): %v", want, names)
 		}
@@ -133,6 +136,29 @@ func TestRoleExpectations(t *testing.T) {
 		{"unreachable.csv", dispatcher.RoleOperator, true},
 		{"users", dispatcher.RoleOperator, false},
 		{"audit", dispatcher.RoleOperator, false},
+		// Creating and editing campaigns is for operators.
+		{"campaigns.new", dispatcher.RoleSupport, false},
+		{"campaigns.create", dispatcher.RoleSupport, false},
+		{"campaign.settings", dispatcher.RoleSupport, false},
+		{"campaign.settings.save", dispatcher.RoleSupport, false},
+		{"api.campaigns.settings.put", dispatcher.RoleSupport, false},
+		{"templates.save", dispatcher.RoleSupport, false},
+		{"templates.upload", dispatcher.RoleSupport, false},
+		{"campaigns.create", dispatcher.RoleOperator, true},
+		{"campaign.settings.save", dispatcher.RoleOperator, true},
+		{"api.campaigns.settings.put", dispatcher.RoleOperator, true},
+		// Support may check one address on the suppression list, not list,
+		// add or remove.
+		{"suppressions.check", dispatcher.RoleSupport, true},
+		{"api.suppressions.get", dispatcher.RoleSupport, true},
+		{"suppressions", dispatcher.RoleSupport, false},
+		{"api.suppressions.list", dispatcher.RoleSupport, false},
+		{"suppressions.add", dispatcher.RoleSupport, false},
+		{"suppressions.remove", dispatcher.RoleSupport, false},
+		{"api.suppressions.delete", dispatcher.RoleSupport, false},
+		{"suppressions", dispatcher.RoleOperator, true},
+		{"suppressions.remove", dispatcher.RoleOperator, true},
+		{"api.suppressions.delete", dispatcher.RoleOperator, true},
 		{"users", dispatcher.RoleAdmin, true},
 		{"audit", dispatcher.RoleAdmin, true},
 		{"api.audit", dispatcher.RoleAdmin, true},

@@ -143,11 +143,14 @@ func makeBrowserList() browserList {
 }
 
 // TestBrowser drives the console in a real headless Chromium: an operator
-// signs in, uploads a list and sees the rejected rows, launches and watches
-// progress reach 100 % while an in-process worker sends through a local
-// SMTP server and a Twilio double; support looks a person up and cannot
-// reach exports or campaign controls; an admin sees the lookup in the
-// audit log. Every page is saved as a screenshot.
+// signs in, creates a campaign (seeing a problem at its field first),
+// changes a setting and fills in a notice; uploads a list to another
+// campaign and sees the rejected rows, launches and watches progress reach
+// 100 % while an in-process worker sends through a local SMTP server and a
+// Twilio double, and adds to the suppression list; support looks a person
+// up by e-mail and by name (typed without accents), checks the suppression
+// list, and cannot reach exports, the list or campaign controls; an admin
+// sees the lookups in the audit log. Every page is saved as a screenshot.
 func TestBrowser(t *testing.T) {
 	bctx := browser(t)
 	shots := screenshotDir(t)
@@ -255,7 +258,66 @@ func TestBrowser(t *testing.T) {
 	run("login", chromedp.Navigate(base+"/login"), chromedp.WaitVisible(chromedp.ID("name")), shot("01-login"))
 	run("campaigns", signIn("operator-user"), chromedp.Navigate(base+"/campaigns"), chromedp.WaitVisible(chromedp.CSS(`table.grid`)), shot("02-campaigns"))
 
-	// 2. Upload the list; the rejected rows are listed and downloadable.
+	// 2. The operator creates a campaign in the console: a problem is
+	// shown at its field; fixed, the campaign is created from the starter
+	// notices; a setting is changed; a notice is filled in.
+	var fieldErr, created string
+	run("new-campaign",
+		chromedp.Click(chromedp.ID("new-campaign")),
+		chromedp.WaitVisible(chromedp.ID("f-name")),
+		chromedp.SendKeys(chromedp.ID("f-name"), "varsel-2026"),
+		chromedp.SendKeys(chromedp.ID("f-incident"), "INC-2026-043"),
+		chromedp.SetValue(chromedp.ID("f-locale"), "nb"),
+		chromedp.SendKeys(chromedp.ID("f-from-name"), "Klinikk Personvern"),
+		chromedp.SendKeys(chromedp.ID("f-from-email"), "personvern@"),
+		chromedp.SendKeys(chromedp.ID("f-sms-from"), "Klinikk"),
+		chromedp.Click(chromedp.CSS(`input[name="starter"][value="nb"]`)),
+		shot("03-new-campaign"),
+		chromedp.Click(chromedp.ID("save")),
+		chromedp.WaitVisible(chromedp.CSS(`.field.invalid .field-error`)),
+		into(chromedp.Text(chromedp.CSS(`.field.invalid`)), &fieldErr),
+		shot("04-new-campaign-problem"),
+		chromedp.SetValue(chromedp.ID("f-from-email"), "personvern@klinikk.example"),
+		chromedp.Click(chromedp.ID("save")),
+		chromedp.WaitVisible(chromedp.ID("dashboard")),
+		into(chromedp.Text(chromedp.CSS(`p.flash`)), &created),
+		shot("05-campaign-created"),
+	)
+	if !strings.Contains(fieldErr, "From address") || !strings.Contains(fieldErr, "is not an e-mail address") {
+		t.Errorf("the form's problem is not shown at the from address:\n%s", fieldErr)
+	}
+	if !strings.Contains(created, "Campaign created") {
+		t.Errorf("no confirmation after creating: %q", created)
+	}
+	var quiet, sms string
+	run("settings",
+		chromedp.Click(chromedp.ID("settings-link")),
+		chromedp.WaitVisible(chromedp.ID("f-quiet")),
+		chromedp.SetValue(chromedp.ID("f-quiet"), "off"),
+		chromedp.SetValue(chromedp.ID("f-threshold"), "10"),
+		chromedp.Click(chromedp.ID("save")),
+		chromedp.WaitVisible(chromedp.CSS(`p.flash`)),
+		into(chromedp.Value(chromedp.ID("f-quiet")), &quiet),
+		shot("06-settings-saved"),
+	)
+	if nc, err := e.st.CampaignByName(ctx, "varsel-2026"); err != nil || quiet != "off" || nc.Settings.QuietHours != "off" || nc.Settings.SubstituteThreshold != 10 ||
+		nc.Sender.FromEmail != "personvern@klinikk.example" || nc.Status != dispatcher.CampaignDraft {
+		t.Errorf("campaign after the settings form: %+v, %v (form shows %q)", nc, err, quiet)
+	}
+	run("template-edit",
+		chromedp.Navigate(base+"/campaigns/varsel-2026/templates?channel=sms&locale=nb"),
+		chromedp.WaitVisible(chromedp.ID("t-text")),
+		chromedp.SetValue(chromedp.ID("t-text"), "Hei {{.FirstName}}. Opplysninger om deg kan være berørt av et datainnbrudd hos Klinikk. Les mer: klinikk.example/varsel. Ref {{.Campaign.IncidentRef}}."),
+		chromedp.Click(chromedp.ID("save-template")),
+		chromedp.WaitVisible(chromedp.CSS(`p.flash`)),
+		into(chromedp.Text(chromedp.ID("notice-text")), &sms),
+		shot("07-template-edited"),
+	)
+	if !strings.Contains(sms, "Hei Kari") || !strings.Contains(sms, "klinikk.example/varsel") || !strings.Contains(sms, "INC-2026-043") {
+		t.Errorf("the edited SMS previews as %q", sms)
+	}
+
+	// 3. Upload the list; the rejected rows are listed and downloadable.
 	var rejected, accepted, problems string
 	run("import",
 		chromedp.Navigate(base+"/campaigns/"+camp.Name+"/import"),
@@ -268,7 +330,7 @@ func TestBrowser(t *testing.T) {
 		into(chromedp.Text(chromedp.ID("accepted")), &accepted),
 		into(chromedp.Text(chromedp.ID("problems")), &problems),
 		chromedp.WaitVisible(chromedp.ID("rejects-download")),
-		shot("03-import-result"),
+		shot("08-import-result"),
 	)
 	if rejected != fmt.Sprint(list.rejected) || accepted != fmt.Sprint(list.accepted) {
 		t.Errorf("import shows accepted %s, rejected %s; want %d, %d", accepted, rejected, list.accepted, list.rejected)
@@ -279,25 +341,25 @@ func TestBrowser(t *testing.T) {
 		}
 	}
 
-	// 3. Preview the notice for the sample person.
+	// 4. Preview the notice for the sample person.
 	var subject string
 	run("templates",
 		chromedp.Navigate(base+"/campaigns/"+camp.Name+"/templates?channel=email&locale=nb"),
 		chromedp.WaitVisible(chromedp.ID("notice-text")),
 		into(chromedp.Text(chromedp.ID("subject")), &subject),
 		chromedp.Sleep(300*time.Millisecond), // let the preview frame paint for the screenshot
-		shot("04-template-preview"),
+		shot("09-template-preview"),
 	)
 	if !strings.Contains(subject, "INC-2026-042") {
 		t.Errorf("preview subject %q lacks the incident reference", subject)
 	}
 
-	// 4. Launch and watch the dashboard reach 100 % on its own.
+	// 5. Launch and watch the dashboard reach 100 % on its own.
 	var pct string
 	run("launch",
 		chromedp.Navigate(base+"/campaigns/"+camp.Name),
 		chromedp.WaitVisible(chromedp.ID("launch")),
-		shot("05-dashboard-draft"),
+		shot("10-dashboard-draft"),
 		void(chromedp.Evaluate[bool](`window.confirm = () => true; true`)), // accept "Launch …?"
 		chromedp.Click(chromedp.ID("launch")),
 		chromedp.WaitVisible(chromedp.ID("pause")),
@@ -306,7 +368,7 @@ func TestBrowser(t *testing.T) {
 		void(chromedp.Poll[bool](`document.querySelector('#campaign-status') && document.querySelector('#campaign-status').textContent.trim() === 'completed'`,
 			chromedp.WithPollingInterval(250*time.Millisecond), chromedp.WithPollingTimeout(75*time.Second))),
 		into(chromedp.Text(chromedp.ID("percent-done")), &pct),
-		shot("06-dashboard-completed"),
+		shot("11-dashboard-completed"),
 	)
 	if pct != "100.0 %" {
 		t.Errorf("completed dashboard shows %q done, want 100.0 %%", pct)
@@ -316,14 +378,56 @@ func TestBrowser(t *testing.T) {
 		chromedp.Navigate(base+"/campaigns/"+camp.Name+"/unreachable"),
 		chromedp.WaitVisible(chromedp.CSS(`h1`)),
 		into(chromedp.Text(chromedp.CSS(`main`)), &unreachable),
-		shot("07-unreachable"),
-		signOut,
+		shot("12-unreachable"),
 	)
 	if !strings.Contains(unreachable, "Åse Ødegård 16") || !strings.Contains(unreachable, "not a valid phone number") {
 		t.Errorf("unreachable page lacks person 16 and the reason in words:\n%s", unreachable)
 	}
+	// A completed campaign's settings are shown, not editable.
+	var saveButtons int
+	run("settings-read-only",
+		chromedp.Navigate(base+"/campaigns/"+camp.Name+"/settings"),
+		chromedp.WaitVisible(chromedp.ID("read-only")),
+		into(chromedp.Evaluate[int](`document.querySelectorAll('#save, fieldset:not([disabled]) input').length`), &saveButtons),
+		shot("13-settings-read-only"),
+	)
+	if saveButtons != 0 {
+		t.Errorf("a completed campaign's settings have %d editable fields or a save button", saveButtons)
+	}
 
-	// 5. Support looks up a person whose mailbox was dead.
+	// 6. The suppression list holds the dead mailboxes and the bad number;
+	// the operator adds a number the person asked to leave alone.
+	var supList, supAdded, supFiltered string
+	run("suppressions",
+		chromedp.Navigate(base+"/suppressions"),
+		chromedp.WaitVisible(chromedp.ID("suppressions")),
+		into(chromedp.Text(chromedp.ID("suppressions")), &supList),
+		shot("14-suppressions"),
+		chromedp.SetValue(chromedp.ID("add-channel"), "sms"),
+		chromedp.SendKeys(chromedp.ID("add-address"), "+47 41 00 00 99"),
+		chromedp.SetValue(chromedp.ID("add-reason"), "opted_out"),
+		chromedp.SendKeys(chromedp.ID("add-note"), "asked by phone, ticket 4711"),
+		chromedp.Click(chromedp.ID("add")),
+		chromedp.WaitVisible(chromedp.CSS(`p.flash`)),
+		into(chromedp.Text(chromedp.ID("suppressions")), &supAdded),
+		shot("15-suppression-added"),
+		chromedp.SetValue(chromedp.ID("filter-reason"), "opted_out"),
+		chromedp.Click(chromedp.ID("filter")),
+		chromedp.WaitVisible(chromedp.CSS(`#suppressions[data-reason="opted_out"]`)),
+		into(chromedp.Text(chromedp.CSS(`#suppressions[data-reason="opted_out"]`)), &supFiltered),
+		signOut,
+	)
+	if !strings.Contains(supList, list.dead[0]) || !strings.Contains(supList, list.badPhone) || !strings.Contains(supList, "invalid") {
+		t.Errorf("suppression list lacks the dead mailbox %s and the bad number %s:\n%s", list.dead[0], list.badPhone, supList)
+	}
+	if !strings.Contains(supAdded, "+4741000099") || !strings.Contains(supAdded, "ticket 4711") {
+		t.Errorf("added number not listed:\n%s", supAdded)
+	}
+	if !strings.Contains(supFiltered, "+4741000099") || strings.Contains(supFiltered, list.dead[0]) {
+		t.Errorf("the opted_out filter shows:\n%s", supFiltered)
+	}
+
+	// 7. Support looks up a person whose mailbox was dead.
 	var timeline string
 	dead := list.dead[0]
 	run("lookup",
@@ -334,7 +438,7 @@ func TestBrowser(t *testing.T) {
 		chromedp.Submit(chromedp.ID("q")),
 		chromedp.WaitVisible(chromedp.CSS(`article.person`)),
 		into(chromedp.Text(chromedp.CSS(`article.person`)), &timeline),
-		shot("08-support-lookup"),
+		shot("16-support-lookup"),
 	)
 	for _, want := range []string{"Åse Ødegård 8", "mailbox does not exist at the receiving server", "550", "SMS to +47", "Notified"} {
 		if !strings.Contains(timeline, want) {
@@ -342,19 +446,65 @@ func TestBrowser(t *testing.T) {
 		}
 	}
 
-	// 6. Support sees progress but no controls, and cannot export.
-	var controls, subnav int
-	var forbidden string
+	// 8. A caller gives her name, without the Norwegian letters: every
+	// Åse Ødegård is listed with how many there are; the full name finds her.
+	var matches, byName string
+	run("lookup-name",
+		chromedp.Navigate(base+"/lookup"),
+		chromedp.WaitVisible(chromedp.ID("q")),
+		chromedp.SendKeys(chromedp.ID("q"), "odegard, ase"),
+		chromedp.Submit(chromedp.ID("q")),
+		chromedp.WaitVisible(chromedp.ID("matches")),
+		into(chromedp.Text(chromedp.ID("matches")), &matches),
+		shot("17-support-name-list"),
+		chromedp.SetValue(chromedp.ID("q"), "Ase Odegard 8"),
+		chromedp.Submit(chromedp.ID("q")),
+		chromedp.WaitVisible(chromedp.CSS(`article.person`)),
+		into(chromedp.Text(chromedp.CSS(`main`)), &byName),
+		shot("18-support-name-found"),
+	)
+	if !strings.Contains(matches, fmt.Sprintf("%d people match", list.accepted)) || !strings.Contains(matches, "Showing the best 20") {
+		t.Errorf("name search list:\n%s", matches)
+	}
+	if !strings.Contains(byName, "Åse Ødegård 8") || strings.Count(byName, "Notified") != 1 || !strings.Contains(byName, "SMS to +47") {
+		t.Errorf("name search for one person:\n%s", byName)
+	}
+
+	// 9. Support checks whether a mailbox is on the suppression list.
+	var supCheck string
+	run("suppression-check",
+		chromedp.Click(chromedp.CSS(`nav[aria-label="Main"] a[href="/suppressions/check"]`)),
+		chromedp.WaitVisible(chromedp.ID("check-address")),
+		chromedp.SendKeys(chromedp.ID("check-address"), dead),
+		chromedp.Click(chromedp.ID("check")),
+		chromedp.WaitVisible(chromedp.ID("check-result")),
+		into(chromedp.Text(chromedp.ID("check-result")), &supCheck),
+		shot("19-support-suppression-check"),
+	)
+	if !strings.Contains(supCheck, "is suppressed on email (invalid)") {
+		t.Errorf("suppression check: %q", supCheck)
+	}
+
+	// 10. Support sees progress but no controls, and cannot export, list
+	// suppressions or create or change campaigns.
+	var controls, subnav, creation int
+	var forbidden, listForbidden string
 	run("support-limits",
 		chromedp.Navigate(base+"/campaigns/"+camp.Name),
 		chromedp.WaitVisible(chromedp.ID("percent-done")),
 		into(chromedp.Evaluate[int](`document.querySelectorAll('#controls, #launch, #pause, #resume, #cancel').length`), &controls),
 		into(chromedp.Evaluate[int](`document.querySelectorAll('a[href$="/unreachable"], a[href$="/import"]').length`), &subnav),
-		shot("09-support-dashboard"),
+		shot("20-support-dashboard"),
 		chromedp.Navigate(base+"/campaigns/"+camp.Name+"/unreachable.csv"),
 		chromedp.WaitVisible(chromedp.CSS(`h1`)),
 		into(chromedp.Text(chromedp.CSS(`main`)), &forbidden),
-		shot("10-support-export-forbidden"),
+		shot("21-support-export-forbidden"),
+		chromedp.Navigate(base+"/suppressions"),
+		chromedp.WaitVisible(chromedp.CSS(`h1`)),
+		into(chromedp.Text(chromedp.CSS(`main`)), &listForbidden),
+		chromedp.Navigate(base+"/campaigns"),
+		chromedp.WaitVisible(chromedp.CSS(`table.grid`)),
+		into(chromedp.Evaluate[int](`document.querySelectorAll('#new-campaign, a[href$="/settings"], a[href="/campaigns/new"]').length`), &creation),
 		signOut,
 	)
 	if controls != 0 || subnav != 0 {
@@ -363,21 +513,27 @@ func TestBrowser(t *testing.T) {
 	if !strings.Contains(forbidden, "403") {
 		t.Errorf("support's CSV export was not refused:\n%s", forbidden)
 	}
+	if !strings.Contains(listForbidden, "403") {
+		t.Errorf("support's suppression list was not refused:\n%s", listForbidden)
+	}
+	if creation != 0 {
+		t.Errorf("support sees %d links to create or change campaigns", creation)
+	}
 
-	// 7. The admin sees the lookup in the audit log, and the users.
+	// 11. The admin sees the lookups in the audit log, and the users.
 	var audit string
 	run("audit",
 		signIn("admin-user"),
 		chromedp.Navigate(base+"/admin/audit?action=contact."),
 		chromedp.WaitVisible(chromedp.ID("audit")),
 		into(chromedp.Text(chromedp.ID("audit")), &audit),
-		shot("11-audit-log"),
+		shot("22-audit-log"),
 		chromedp.Navigate(base+"/admin/users"),
 		chromedp.WaitVisible(chromedp.CSS(`table.grid`)),
-		shot("12-users"),
+		shot("23-users"),
 	)
-	if !strings.Contains(audit, "support-user") || !strings.Contains(audit, dead) {
-		t.Errorf("audit log lacks support's lookup of %s:\n%s", dead, audit)
+	if !strings.Contains(audit, "support-user") || !strings.Contains(audit, dead) || !strings.Contains(audit, "name search, 1 matched") {
+		t.Errorf("audit log lacks support's lookups of %s and by name:\n%s", dead, audit)
 	}
 
 	// The server's logs never name a looked-up person.

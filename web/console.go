@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/dispatcher"
+	"github.com/heraldhq/herald/internal/starter"
 )
 
 // pageFail shows err on an error page: known codes with their message,
@@ -147,11 +148,12 @@ func (s *Server) campaignsPage(w http.ResponseWriter, r *http.Request) {
 	}
 	rows := make([]campaignRow, 0, len(cs))
 	for _, c := range cs {
-		rep, err := s.cfg.Store.Report(ctx, c.ID)
+		sr, err := s.report(ctx, c)
 		if err != nil {
 			s.pageFail(w, r, err)
 			return
 		}
+		rep := sr.Report
 		row := campaignRow{C: campaignView(c), Status: &CampaignStatus{Contacts: rep.Contacts, Reached: rep.Reached, Unreachable: rep.Unreachable, InProgress: rep.InProgress}}
 		if rep.Contacts > 0 {
 			row.Percent = float64(rep.Reached+rep.Unreachable) / float64(rep.Contacts) * 100
@@ -164,11 +166,18 @@ func (s *Server) campaignsPage(w http.ResponseWriter, r *http.Request) {
 // flashes are the confirmations a redirect may ask for by key, so that no
 // URL can make the console show text of someone else's choosing.
 var flashes = map[string]string{
-	"launch":   "Campaign launched: notices are being sent.",
-	"pause":    "Campaign paused: nothing more is sent until you resume.",
-	"resume":   "Campaign resumed.",
-	"cancel":   "Campaign cancelled: unsent notices will not be sent.",
-	"password": "Password changed. Every other browser signed in as you has been signed out.",
+	"launch":       "Campaign launched: notices are being sent.",
+	"pause":        "Campaign paused: nothing more is sent until you resume.",
+	"resume":       "Campaign resumed.",
+	"cancel":       "Campaign cancelled: unsent notices will not be sent.",
+	"password":     "Password changed. Every other browser signed in as you has been signed out.",
+	"created":      "Campaign created as a draft. Next: fill in the «placeholders» of its notices (Templates), import the contacts, then launch.",
+	"settings":     "Settings saved.",
+	"template":     "Template saved.",
+	"starter":      "Starter notices added: fill in their «placeholders».",
+	"upload":       "Templates uploaded.",
+	"suppressed":   "Address added to the suppression list: no later notice uses it.",
+	"unsuppressed": "Address taken off the suppression list: later notices may use it again.",
 }
 
 type campaignPageView struct {
@@ -226,24 +235,46 @@ func (s *Server) controlPage(verb string) http.HandlerFunc {
 }
 
 type lookupView struct {
-	Query     string
-	Searched  bool
-	Timelines []Timeline
+	Query    string
+	Searched bool
+	Result   *LookupResult
+	// List is set when a name search found several people: the console
+	// lists them and opens one timeline at a time.
+	List bool
 }
 
 func (s *Server) lookupPage(w http.ResponseWriter, r *http.Request) {
-	q := strings.TrimSpace(r.URL.Query().Get("q"))
-	v := lookupView{Query: q}
+	q := r.URL.Query()
+	v := lookupView{Query: strings.TrimSpace(q.Get("q"))}
 	d := pageData{Title: "Support lookup", Nav: "lookup", Data: &v}
-	if q != "" {
-		tls, err := s.lookup(r.Context(), principalOf(r.Context()), q)
-		if dispatcher.ErrorCode(err) == dispatcher.EINVALID {
-			d.Error = userMessage(err)
-		} else if err != nil {
+	req := lookupRequest{Query: v.Query}
+	if id, err := strconv.ParseInt(q.Get("contact"), 10, 64); err == nil && id > 0 {
+		req.Contact = id
+	}
+	if req.Query == "" && req.Contact == 0 {
+		s.render(w, r, http.StatusOK, "lookup", d)
+		return
+	}
+	ctx := r.Context()
+	res, err := s.lookup(ctx, principalOf(ctx), req)
+	switch code := dispatcher.ErrorCode(err); {
+	case code == dispatcher.EINVALID || code == dispatcher.ENOTFOUND:
+		d.Error = userMessage(err)
+		s.render(w, r, http.StatusOK, "lookup", d)
+		return
+	case err != nil:
+		s.pageFail(w, r, err)
+		return
+	}
+	v.Searched, v.Result = true, res
+	// A name search that found several people lists them; one is opened
+	// at a time (and audited as such).
+	v.List = res.By == "name" && len(res.People) > 1
+	if !v.List {
+		if err := s.fillTimelines(ctx, res); err != nil {
 			s.pageFail(w, r, err)
 			return
 		}
-		v.Searched, v.Timelines = true, tls
 	}
 	s.render(w, r, http.StatusOK, "lookup", d)
 }
@@ -389,6 +420,14 @@ type templatesView struct {
 	Message  *dispatcher.Message
 	Problem  string
 	HTMLSrc  template.URL // the preview frame's address, built here from encoded values
+	// Edit is the template shown for editing (a new one when the
+	// campaign has none for the channel and locale); Editable is false
+	// once the campaign is finished.
+	Edit     *dispatcher.Template
+	Editable bool
+	// Starter lists the languages with starter notices the campaign
+	// does not have yet.
+	Starter []string
 }
 
 // preview renders the template chosen by the request's channel, locale
@@ -401,21 +440,37 @@ func (s *Server) preview(r *http.Request, c *dispatcher.Campaign) (*templatesVie
 	if err != nil {
 		return nil, err
 	}
-	v := &templatesView{C: campaignView(c)}
+	v := &templatesView{C: campaignView(c), Editable: !c.Status.Final()}
+	have := map[string]bool{}
 	for _, t := range ts {
 		v.Keys = append(v.Keys, dispatcher.TemplateKey{Channel: t.Channel, Locale: t.Locale})
+		have[t.Locale] = true
+	}
+	for _, l := range starter.Locales {
+		if !have[l] {
+			v.Starter = append(v.Starter, l)
+		}
 	}
 	sort.Slice(v.Keys, func(i, j int) bool { return v.Keys[i].String() < v.Keys[j].String() })
-	if len(v.Keys) == 0 {
-		v.Problem = "This campaign has no templates yet."
-		return v, nil
+	v.Channel, v.Locale = c.Policy[0], c.DefaultLocale
+	if len(v.Keys) > 0 {
+		v.Channel, v.Locale = v.Keys[0].Channel, v.Keys[0].Locale
 	}
-	v.Channel, v.Locale = v.Keys[0].Channel, v.Keys[0].Locale
 	if k, err := dispatcher.ParseChannelKind(q.Get("channel")); err == nil {
 		v.Channel = k
 	}
 	if l := strings.TrimSpace(q.Get("locale")); l != "" {
 		v.Locale = l
+	}
+	v.Edit = &dispatcher.Template{Channel: v.Channel, Locale: v.Locale}
+	for i, t := range ts {
+		if t.Channel == v.Channel && t.Locale == v.Locale {
+			v.Edit = &ts[i]
+		}
+	}
+	if len(v.Keys) == 0 {
+		v.Problem = "This campaign has no templates yet: add the starter notices of a language, upload a templates folder, or write one below."
+		return v, nil
 	}
 	cs, err := s.cfg.Store.Contacts(ctx, c.ID, 0, 25)
 	if err != nil {
@@ -484,7 +539,7 @@ func (s *Server) templatesPage(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	s.render(w, r, http.StatusOK, "templates", pageData{Title: "Templates · " + c.Name, Nav: "campaigns", Data: v})
+	s.render(w, r, http.StatusOK, "templates", pageData{Title: "Templates · " + c.Name, Nav: "campaigns", Flash: flashes[r.URL.Query().Get("done")], Data: v})
 }
 
 // templatePreviewHTML serves a rendered e-mail's HTML part on its own, for

@@ -143,11 +143,15 @@ func (e *testEnv) do(r dispatcher.Role, method, path string, form url.Values) *h
 		form = url.Values{}
 	}
 	var cookie *http.Cookie
+	csrfInHeader := ""
 	if r != "" {
 		id, csrf := e.session(r)
 		cookie = &http.Cookie{Name: sessionCookiePlain, Value: id}
 		if unsafeMethod(method) && form.Get(csrfField) == "" {
 			form.Set(csrfField, csrf)
+			if method == http.MethodDelete { // net/http reads no form from a DELETE body
+				csrfInHeader = csrf
+			}
 		}
 	}
 	var body io.Reader
@@ -163,6 +167,9 @@ func (e *testEnv) do(r dispatcher.Role, method, path string, form url.Values) *h
 	}
 	if cookie != nil {
 		req.AddCookie(cookie)
+	}
+	if csrfInHeader != "" {
+		req.Header.Set(csrfHeader, csrfInHeader)
 	}
 	res, err := e.client().Do(req)
 	if err != nil {

@@ -129,10 +129,11 @@ func (m *metrics) collectLedger(ctx context.Context, ch chan<- prometheus.Metric
 		if c.Status.Final() && now.Sub(c.FinishedAt) > metricsWindow {
 			continue
 		}
-		r, err := m.s.cfg.Store.Report(ctx, c.ID)
+		sr, err := m.s.report(ctx, c)
 		if err != nil {
 			return err
 		}
+		r := sr.Report
 		running := 0.0
 		if c.Status == dispatcher.CampaignRunning {
 			running = 1

@@ -103,6 +103,8 @@ var funcs = template.FuncMap{
 	"explain":    ExplainCode,
 	"time":       fmtTime,
 	"num":        fmtNum,
+	"int64":      func(n int) int64 { return int64(n) },
+	"seen":       suppressionTime,
 	"pct":        func(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) + " %" },
 	"width":      func(f float64) string { return strconv.FormatFloat(math.Max(0, math.Min(100, f)), 'f', 1, 64) },
 	"share": func(n, total int64) string {

@@ -2,8 +2,14 @@ package web
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/heraldhq/herald/dispatcher"
 )
@@ -12,11 +18,18 @@ import (
 // history; the server samples a campaign's counts whenever its status is
 // read (the dashboard polls every few seconds, Prometheus scrapes), which
 // is enough to draw the send rate over the last minutes and estimate an
-// ETA. The history lives in memory and starts again after a restart.
+// ETA. With Redis (redisProgress) the samples are shared by every replica
+// of the server and outlive a restart; without it each process keeps its
+// own in memory (progressTracker), which start again after a restart.
+// Either way a campaign keeps at most maxSamples, so memory and Redis use
+// stay bounded.
 const (
 	sampleEvery = 2 * time.Second
 	maxSamples  = 600              // 20 minutes at one sample every 2 s
 	etaWindow   = 90 * time.Second // the rate the ETA extrapolates
+	// sampleTTL is how long Redis keeps a campaign's samples after the
+	// last one: a campaign nobody watched for a day starts afresh.
+	sampleTTL = 24 * time.Hour
 )
 
 type sample struct {
@@ -25,22 +38,27 @@ type sample struct {
 	done     int64 // contacts reached or unreachable
 }
 
+// progressSamples records campaign counts and returns their history.
+type progressSamples interface {
+	// observe records a campaign's counts as of at, the time they were
+	// counted (at most one sample per sampleEvery; within it the newest
+	// sample takes the higher counts), and returns its samples, oldest
+	// first.
+	observe(ctx context.Context, campaignID int64, at time.Time, attempts, done int64) []sample
+}
+
 type progressTracker struct {
 	mu     sync.Mutex
-	now    func() time.Time
 	series map[int64][]sample
 }
 
-func newProgressTracker(now func() time.Time) *progressTracker {
-	return &progressTracker{now: now, series: map[int64][]sample{}}
+func newProgressTracker() *progressTracker {
+	return &progressTracker{series: map[int64][]sample{}}
 }
 
-// observe records a campaign's counts (at most once per sampleEvery) and
-// returns its samples.
-func (p *progressTracker) observe(campaignID int64, attempts, done int64) []sample {
+func (p *progressTracker) observe(_ context.Context, campaignID int64, now time.Time, attempts, done int64) []sample {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	now := p.now()
 	ss := p.series[campaignID]
 	if n := len(ss); n == 0 || now.Sub(ss[n-1].at) >= sampleEvery {
 		ss = append(ss, sample{at: now, attempts: attempts, done: done})
@@ -49,9 +67,98 @@ func (p *progressTracker) observe(campaignID int64, attempts, done int64) []samp
 		}
 		p.series[campaignID] = ss
 	} else {
-		ss[n-1].attempts, ss[n-1].done = attempts, done
+		ss[n-1].attempts, ss[n-1].done = max(ss[n-1].attempts, attempts), max(ss[n-1].done, done)
 	}
 	return append([]sample(nil), ss...)
+}
+
+// redisProgress keeps each campaign's samples in a Redis sorted set,
+// <prefix>web:progress:<campaign id>, scored by the sample's time in
+// milliseconds, each member "time:attempts:done". One Lua script records
+// a sample and returns the set, atomically, so replicas polling at once
+// add one sample per interval between them. The set holds maxSamples at
+// most (about 25 KB) and expires sampleTTL after its last sample. Times
+// are when the counts were taken (see reports.go), by the clock of the
+// replica that took them; replicas' clocks must agree to well within
+// sampleEvery, as NTP keeps them. While Redis does not answer, the samples
+// are kept in memory instead.
+type redisProgress struct {
+	rdb      redis.UniversalClient
+	prefix   string
+	log      *slog.Logger
+	fallback *progressTracker
+
+	mu       sync.Mutex
+	lastWarn time.Time
+}
+
+// progressScript records one sample and returns every sample.
+//
+//	KEYS[1]  the campaign's key
+//	ARGV[1]  now, ms   ARGV[2]  sampleEvery, ms   ARGV[3]  maxSamples
+//	ARGV[4]  attempts  ARGV[5]  done              ARGV[6]  TTL, ms
+var progressScript = redis.NewScript(`
+local now, every, keep = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local attempts, done = tonumber(ARGV[4]), tonumber(ARGV[5])
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+if #last == 2 and now - tonumber(last[2]) < every then
+	local _, _, a, d = string.find(last[1], '^%d+:(%d+):(%d+)$')
+	if a then
+		attempts, done = math.max(attempts, tonumber(a)), math.max(done, tonumber(d))
+	end
+	redis.call('ZREM', KEYS[1], last[1])
+	redis.call('ZADD', KEYS[1], last[2], last[2] .. ':' .. string.format('%d', attempts) .. ':' .. string.format('%d', done))
+else
+	redis.call('ZADD', KEYS[1], ARGV[1], ARGV[1] .. ':' .. ARGV[4] .. ':' .. ARGV[5])
+	redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(keep + 1))
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[6])
+return redis.call('ZRANGE', KEYS[1], 0, -1)
+`)
+
+func newRedisProgress(rdb redis.UniversalClient, prefix string, log *slog.Logger) *redisProgress {
+	return &redisProgress{rdb: rdb, prefix: prefix + "web:progress:", log: log, fallback: newProgressTracker()}
+}
+
+func (p *redisProgress) observe(ctx context.Context, campaignID int64, at time.Time, attempts, done int64) []sample {
+	key := p.prefix + strconv.FormatInt(campaignID, 10)
+	members, err := progressScript.Run(ctx, p.rdb, []string{key}, at.UnixMilli(), sampleEvery.Milliseconds(), maxSamples,
+		attempts, done, sampleTTL.Milliseconds()).StringSlice()
+	if err == nil {
+		ss, perr := parseSamples(members)
+		if perr == nil {
+			return ss
+		}
+		err = perr
+	}
+	p.mu.Lock()
+	if now := time.Now(); now.Sub(p.lastWarn) >= time.Minute {
+		p.lastWarn = now
+		p.log.Warn("progress samples: Redis does not answer; keeping them in this process only", "campaign", campaignID, "err", err)
+	}
+	p.mu.Unlock()
+	return p.fallback.observe(ctx, campaignID, at, attempts, done)
+}
+
+// parseSamples reads the members progressScript returns.
+func parseSamples(members []string) ([]sample, error) {
+	out := make([]sample, 0, len(members))
+	for _, m := range members {
+		parts := strings.Split(m, ":")
+		if len(parts) != 3 {
+			return nil, fmt.Errorf("progress sample %q is not time:attempts:done", m)
+		}
+		var v [3]int64
+		for i, p := range parts {
+			n, err := strconv.ParseInt(p, 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("progress sample %q: %w", m, err)
+			}
+			v[i] = n
+		}
+		out = append(out, sample{at: time.UnixMilli(v[0]), attempts: v[1], done: v[2]})
+	}
+	return out, nil
 }
 
 // RatePoint is the send rate over one sampling interval.
@@ -164,16 +271,18 @@ var bounceStates = []struct {
 	{dispatcher.StateSuppressed, "suppressed (do-not-contact list)"},
 }
 
-// campaignStatus computes c's progress from the ledger (and the queue).
+// campaignStatus computes c's progress from its shared report (see
+// reports.go) and the queue. At is when the counts were taken.
 func (s *Server) campaignStatus(ctx context.Context, c *dispatcher.Campaign) (*CampaignStatus, error) {
-	r, err := s.cfg.Store.Report(ctx, c.ID)
+	sr, err := s.report(ctx, c)
 	if err != nil {
 		return nil, err
 	}
+	r := sr.Report
 	st := &CampaignStatus{
 		Campaign: c.Name, Status: c.Status, Contacts: r.Contacts, Reached: r.Reached, ReachedBy: r.ReachedBy,
 		Fallback: r.Fallback, Unreachable: r.Unreachable, InProgress: r.InProgress, Invalid: r.Invalid,
-		Rejected: r.RejectedRows, At: s.cfg.Now().UTC(),
+		Rejected: r.RejectedRows, At: sr.At.UTC(),
 	}
 	if st.ReachedBy == nil {
 		st.ReachedBy = map[dispatcher.ChannelKind]int64{}
@@ -205,7 +314,7 @@ func (s *Server) campaignStatus(ctx context.Context, c *dispatcher.Campaign) (*C
 			st.Bounces = append(st.Bounces, BounceCount{Channel: k, State: b.state, Label: b.label, N: byChannel[k].States[b.state]})
 		}
 	}
-	ss := s.progress.observe(c.ID, attempts, r.Reached+r.Unreachable)
+	ss := s.progress.observe(ctx, c.ID, sr.At, attempts, r.Reached+r.Unreachable)
 	st.Rate = rates(ss)
 	if n := len(st.Rate); n > 0 {
 		// The current rate: the average over the last few intervals, so

@@ -38,7 +38,8 @@ func (s *Server) routeTable() []*route {
 		page("login.form", http.MethodGet, "/login", Public, s.loginForm),
 		page("login", http.MethodPost, "/login", Public, s.login),
 
-		// Everyone signed in: progress and the (audited) support lookup.
+		// Everyone signed in: progress, the (audited) support lookup, and
+		// whether one address is on the suppression list.
 		raw("metrics", http.MethodGet, "/metrics", Staff, s.metrics.handler()),
 		page("logout", http.MethodPost, "/logout", Staff, s.logout),
 		page("home", http.MethodGet, "/{$}", Staff, s.home),
@@ -54,8 +55,16 @@ func (s *Server) routeTable() []*route {
 		api("api.campaigns.report", http.MethodGet, "/api/v1/campaigns/{name}/report", Staff, s.apiReport),
 		api("api.contacts.lookup", http.MethodGet, "/api/v1/contacts", Staff, s.apiLookup),
 		api("api.suppressions.get", http.MethodGet, "/api/v1/suppressions", Staff, s.apiSuppression),
+		page("suppressions.check", http.MethodGet, "/suppressions/check", Staff, s.suppressionCheckPage),
 
 		// Operators: run campaigns, see and export lists of people.
+		page("campaigns.new", http.MethodGet, "/campaigns/new", Operators, s.newCampaignForm),
+		{Name: "campaigns.create", Method: http.MethodPost, Path: "/campaigns", Access: Operators, kind: kindPage, maxBody: maxTemplateUpload + maxFormBody, h: http.HandlerFunc(s.createCampaignForm)},
+		page("campaign.settings", http.MethodGet, "/campaigns/{name}/settings", Operators, s.settingsPage),
+		page("campaign.settings.save", http.MethodPost, "/campaigns/{name}/settings", Operators, s.settingsSave),
+		page("templates.save", http.MethodPost, "/campaigns/{name}/templates", Operators, s.templateSave),
+		page("templates.starter", http.MethodPost, "/campaigns/{name}/templates/starter", Operators, s.templateStarter),
+		{Name: "templates.upload", Method: http.MethodPost, Path: "/campaigns/{name}/templates/upload", Access: Operators, kind: kindPage, maxBody: maxTemplateUpload + maxFormBody, h: http.HandlerFunc(s.templateUpload)},
 		page("import.form", http.MethodGet, "/campaigns/{name}/import", Operators, s.importForm),
 		{Name: "import", Method: http.MethodPost, Path: "/campaigns/{name}/import", Access: Operators, kind: kindPage, maxBody: upload, h: http.HandlerFunc(s.importUpload)},
 		page("import.rejects", http.MethodGet, "/campaigns/{name}/imports/{id}/rejects.csv", Operators, s.importRejects),
@@ -68,6 +77,8 @@ func (s *Server) routeTable() []*route {
 		page("unreachable", http.MethodGet, "/campaigns/{name}/unreachable", Operators, s.unreachablePage),
 		page("unreachable.csv", http.MethodGet, "/campaigns/{name}/unreachable.csv", Operators, s.unreachableCSV),
 		api("api.campaigns.create", http.MethodPost, "/api/v1/campaigns", Operators, s.apiCreateCampaign),
+		api("api.campaigns.settings", http.MethodGet, "/api/v1/campaigns/{name}/settings", Operators, s.apiSettings),
+		api("api.campaigns.settings.put", http.MethodPut, "/api/v1/campaigns/{name}/settings", Operators, s.apiPutSettings),
 		api("api.templates.list", http.MethodGet, "/api/v1/campaigns/{name}/templates", Operators, s.apiTemplates),
 		api("api.templates.put", http.MethodPut, "/api/v1/campaigns/{name}/templates", Operators, s.apiPutTemplate),
 		{Name: "api.imports.create", Method: http.MethodPost, Path: "/api/v1/campaigns/{name}/imports", Access: Operators, kind: kindAPI, maxBody: upload, h: http.HandlerFunc(s.apiImport)},
@@ -77,6 +88,11 @@ func (s *Server) routeTable() []*route {
 		api("api.campaigns.cancel", http.MethodPost, "/api/v1/campaigns/{name}/cancel", Operators, s.controlAPI("cancel")),
 		api("api.campaigns.unreachable", http.MethodGet, "/api/v1/campaigns/{name}/unreachable", Operators, s.apiUnreachable),
 		api("api.suppressions.create", http.MethodPost, "/api/v1/suppressions", Operators, s.apiSuppress),
+		api("api.suppressions.delete", http.MethodDelete, "/api/v1/suppressions", Operators, s.apiUnsuppress),
+		api("api.suppressions.list", http.MethodGet, "/api/v1/suppressions/list", Operators, s.apiSuppressionList),
+		page("suppressions", http.MethodGet, "/suppressions", Operators, s.suppressionsPage),
+		page("suppressions.add", http.MethodPost, "/suppressions", Operators, s.suppressionsAdd),
+		page("suppressions.remove", http.MethodPost, "/suppressions/remove", Operators, s.suppressionsRemove),
 
 		// Admins: users, tokens, the audit log, the queue monitor.
 		page("users", http.MethodGet, "/admin/users", Admins, s.usersPage),

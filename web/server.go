@@ -8,9 +8,11 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynqmon"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/heraldhq/herald/dispatcher"
 	"github.com/heraldhq/herald/queue"
@@ -36,6 +38,13 @@ type Config struct {
 	// Backend, when set, gives queue depth to the dashboard and /metrics
 	// and mounts the asynq queue monitor at /admin/queues/ for admins.
 	Backend *queue.Backend
+	// Redis holds what the replicas of the server share: the counts of
+	// failed sign-ins and campaign progress samples (the dashboard's rate
+	// chart and ETA). Keys start with RedisPrefix. Both default to the
+	// Backend's Redis and queue namespace; with neither, each process
+	// keeps its own, in memory.
+	Redis       redis.UniversalClient
+	RedisPrefix string
 	// Webhooks, when set, is mounted at /webhooks/ without sign-in:
 	// provider callbacks authenticate with their own signatures.
 	Webhooks http.Handler
@@ -68,11 +77,16 @@ type Server struct {
 	handler  http.Handler
 	routes   []*route
 	pages    *pages
-	limiter  *loginLimiter
-	progress *progressTracker
-	rejects  *rejectCache
-	metrics  *metrics
-	monitor  *asynqmon.HTTPHandler
+	limiter  loginLimits
+	progress progressSamples
+	reports  reportStore
+	flight   reportFlight
+
+	troubleMu   sync.Mutex
+	lastTrouble time.Time // when a Redis failure was last logged
+	rejects     *rejectCache
+	metrics     *metrics
+	monitor     *asynqmon.HTTPHandler
 
 	// onAuthorized, when set (tests), is called with a route's name after
 	// the request passed authorization, before its handler runs.
@@ -103,13 +117,22 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Redis == nil && cfg.Backend != nil {
+		cfg.Redis, cfg.RedisPrefix = cfg.Backend.Redis(), cfg.Backend.Namespace()
+	}
 	s := &Server{
 		cfg:      cfg,
 		log:      cfg.Logger,
 		pages:    p,
 		limiter:  newLoginLimiter(cfg.Now),
-		progress: newProgressTracker(cfg.Now),
+		progress: newProgressTracker(),
+		reports:  &memoryReports{},
 		rejects:  newRejectCache(cfg.Now),
+	}
+	if cfg.Redis != nil {
+		s.limiter = newRedisLoginLimiter(cfg.Redis, cfg.RedisPrefix, cfg.Now, cfg.Logger)
+		s.progress = newRedisProgress(cfg.Redis, cfg.RedisPrefix, cfg.Logger)
+		s.reports = &redisReports{rdb: cfg.Redis, prefix: cfg.RedisPrefix}
 	}
 	s.metrics = newMetrics(s)
 	if cfg.Backend != nil {
@@ -364,6 +387,11 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, rt *route, err err
 		s.log.Error("request failed", "route", rt.Name, "user", principalOf(r.Context()).name(), "err", err)
 	} else if status == http.StatusRequestEntityTooLarge {
 		msg = "The upload is too large."
+	}
+	var fe dispatcher.FieldErrors
+	if rt.kind == kindAPI && errors.As(err, &fe) {
+		writeJSON(w, status, apiError{Error: http.StatusText(status), Message: msg, Fields: fe})
+		return
 	}
 	s.failStatus(w, r, rt, status, msg)
 }

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/heraldhq/herald/dispatcher"
 	"github.com/heraldhq/herald/internal/csvsafe"
@@ -103,24 +104,160 @@ func explainDelivery(k dispatcher.ChannelKind, st dispatcher.State, code, diag s
 	return ""
 }
 
-// lookup finds a person by e-mail, phone or external id in every campaign
-// and returns their timelines. Every lookup is audited, with what was
-// searched and which contacts were shown, before anything is returned;
-// the query itself goes nowhere else (not to logs, not to metrics).
-func (s *Server) lookup(ctx context.Context, p *principal, query string) ([]Timeline, error) {
-	q := strings.TrimSpace(query)
-	if q == "" {
-		return nil, dispatcher.Errorf(dispatcher.EINVALID, "give an e-mail address, phone number or external id to look up")
+// Lookup limits: how many people a name search shows (the API may ask for
+// up to lookupMaxShown), and how long a query may be.
+const (
+	lookupShown    = 20
+	lookupMaxShown = 50
+	lookupMaxQuery = 320
+)
+
+// LookupResult is what the support lookup found for one query.
+type LookupResult struct {
+	Query string `json:"query"`
+	// By is how the people were found: "address" (exact e-mail, phone
+	// number or external id), "name" (name search) or "contact" (one
+	// contact chosen by id, e.g. from a name search's list).
+	By string `json:"by"`
+	// Matched is how many contacts matched, counted up to 1,000 for a
+	// name search; More is set when there were more than that.
+	Matched int  `json:"matched"`
+	More    bool `json:"more,omitempty"`
+	// People are the timelines of the contacts shown, best match first.
+	People []Timeline `json:"people"`
+	// Refine says how to narrow a search that matched more people than
+	// are shown.
+	Refine string `json:"refine,omitempty"`
+}
+
+// lookupRequest is one support lookup: a query (e-mail, phone, external
+// id or name) or a contact id, and how many people to show.
+type lookupRequest struct {
+	Query   string
+	Contact int64 // when set, show this contact (Query is what led to it)
+	Limit   int
+}
+
+// lookup finds people in every campaign: by exact e-mail, phone or
+// external id, else by name (see dispatcher.NameQuery), or one contact by
+// id; fillTimelines then reads their notices. Every lookup is audited, with what was searched and which contacts
+// were shown, before anything is returned; the query itself goes nowhere
+// else (not to logs, not to metrics).
+func (s *Server) lookup(ctx context.Context, p *principal, req lookupRequest) (*LookupResult, error) {
+	q := strings.TrimSpace(req.Query)
+	limit := req.Limit
+	if limit <= 0 {
+		limit = lookupShown
 	}
-	if len(q) > 320 {
+	limit = min(limit, lookupMaxShown)
+	if len(q) > lookupMaxQuery {
 		return nil, dispatcher.Errorf(dispatcher.EINVALID, "the search is too long")
 	}
+	res := &LookupResult{Query: q, People: []Timeline{}}
+	var found []dispatcher.Contact
+	switch {
+	case req.Contact > 0:
+		c, err := s.cfg.Store.Contact(ctx, req.Contact)
+		if errors.Is(err, dispatcher.ErrNotFound) {
+			return nil, dispatcher.Errorf(dispatcher.ENOTFOUND, "no contact %d", req.Contact)
+		}
+		if err != nil {
+			return nil, err
+		}
+		res.By, found = "contact", []dispatcher.Contact{*c}
+		if q == "" {
+			q = "contact " + strconv.FormatInt(c.ID, 10)
+		}
+	case q == "":
+		return nil, dispatcher.Errorf(dispatcher.EINVALID, "give an e-mail address, phone number, external id or name to look up")
+	default:
+		var err error
+		if found, err = s.findExact(ctx, q); err != nil {
+			return nil, err
+		}
+		res.By = "address"
+		if len(found) == 0 && isNameLike(q) {
+			nq, err := dispatcher.ParseNameQuery(q)
+			if err != nil {
+				return nil, err
+			}
+			m, err := s.cfg.Store.FindContactsByName(ctx, nq, limit)
+			if err != nil {
+				return nil, err
+			}
+			res.By, found, res.Matched, res.More = "name", m.Contacts, m.Total, m.More
+		}
+	}
+	if res.By != "name" {
+		res.Matched = len(found)
+	}
+	if len(found) > limit {
+		found = found[:limit]
+	}
+	if res.More || res.Matched > len(found) {
+		res.Refine = "More people match than are shown: give more of the name (a middle name, the full surname), or search by e-mail address, phone number or id."
+	}
+	ids := make([]string, len(found))
+	for i, c := range found {
+		ids[i] = strconv.FormatInt(c.ID, 10)
+	}
+	detail := "nothing found"
+	switch len(ids) {
+	case 0:
+	case 1:
+		detail = "shown contact " + ids[0]
+	default:
+		detail = "shown contacts " + strings.Join(ids, ", ")
+	}
+	switch {
+	case res.By == "name":
+		more := ""
+		if res.More {
+			more = " or more"
+		}
+		detail = fmt.Sprintf("name search, %d%s matched: %s", res.Matched, more, detail)
+	case res.By == "contact" && req.Query != "":
+		detail = "opened from the search: " + detail
+	}
+	if err := s.audit(ctx, p, "contact.lookup", q, detail); err != nil {
+		return nil, err
+	}
+	s.metrics.lookups.Inc()
+	s.log.Info("contact lookup", "user", p.name(), "by", res.By, "shown", len(found))
+	names := map[int64]*dispatcher.Campaign{}
+	for i := range found {
+		ct := &found[i]
+		c := names[ct.CampaignID]
+		if c == nil {
+			var err error
+			if c, err = s.cfg.Store.Campaign(ctx, ct.CampaignID); err != nil {
+				return nil, err
+			}
+			names[ct.CampaignID] = c
+		}
+		res.People = append(res.People, Timeline{Campaign: c.Name, IncidentRef: c.IncidentRef, Contact: contactView(ct), Deliveries: []DeliveryView{}})
+	}
+	return res, nil
+}
+
+// fillTimelines reads the deliveries and events of every person in res.
+func (s *Server) fillTimelines(ctx context.Context, res *LookupResult) error {
+	for i := range res.People {
+		if err := s.fillTimeline(ctx, &res.People[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// findExact finds contacts by exact e-mail, phone or external id. A
+// number read out as written ("+47 962 62 050", or "962 62 050" with the
+// default region) is stored in E.164 and looked up that way too.
+func (s *Server) findExact(ctx context.Context, q string) ([]dispatcher.Contact, error) {
 	found, err := s.cfg.Store.FindContacts(ctx, q)
 	if err != nil {
 		return nil, err
 	}
-	// A number read out as written ("+47 962 62 050", or "962 62 050"
-	// with the default region) is stored in E.164.
 	if e164, err := dispatcher.NormalizePhone(q, s.cfg.Region); err == nil && e164 != q {
 		more, err := s.cfg.Store.FindContacts(ctx, e164)
 		if err != nil {
@@ -136,59 +273,40 @@ func (s *Server) lookup(ctx context.Context, p *principal, query string) ([]Time
 			}
 		}
 	}
-	ids := make([]string, len(found))
-	for i, c := range found {
-		ids[i] = strconv.FormatInt(c.ID, 10)
+	return found, nil
+}
+
+// isNameLike reports whether a query that matched no address may be a
+// name: it has a letter and is not an e-mail address.
+func isNameLike(q string) bool {
+	return !strings.Contains(q, "@") && strings.IndexFunc(q, unicode.IsLetter) >= 0
+}
+
+// fillTimeline reads the deliveries of tl's contact and their events.
+func (s *Server) fillTimeline(ctx context.Context, tl *Timeline) error {
+	tl.Deliveries, tl.Reached = []DeliveryView{}, false
+	ds, err := s.cfg.Store.DeliveriesOf(ctx, tl.Contact.ID)
+	if err != nil {
+		return err
 	}
-	detail := "nothing found"
-	switch len(ids) {
-	case 0:
-	case 1:
-		detail = "shown contact " + ids[0]
-	default:
-		detail = "shown contacts " + strings.Join(ids, ", ")
-	}
-	if err := s.audit(ctx, p, "contact.lookup", q, detail); err != nil {
-		return nil, err
-	}
-	s.metrics.lookups.Inc()
-	s.log.Info("contact lookup", "user", p.name(), "shown", len(found))
-	names := map[int64]*dispatcher.Campaign{}
-	out := make([]Timeline, 0, len(found))
-	for i := range found {
-		ct := &found[i]
-		c := names[ct.CampaignID]
-		if c == nil {
-			if c, err = s.cfg.Store.Campaign(ctx, ct.CampaignID); err != nil {
-				return nil, err
-			}
-			names[ct.CampaignID] = c
-		}
-		tl := Timeline{Campaign: c.Name, IncidentRef: c.IncidentRef, Contact: contactView(ct)}
-		ds, err := s.cfg.Store.DeliveriesOf(ctx, ct.ID)
+	for _, d := range ds {
+		evs, err := s.cfg.Store.Events(ctx, d.ID)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		for _, d := range ds {
-			evs, err := s.cfg.Store.Events(ctx, d.ID)
-			if err != nil {
-				return nil, err
-			}
-			dv := DeliveryView{ID: d.ID, Channel: d.Channel, State: d.State, StateWords: StateWords(d.State), Address: d.Address,
-				ProviderID: d.ProviderID, Code: d.Code, Diagnostic: d.Diagnostic, UpdatedAt: d.UpdatedAt,
-				Explanation: explainDelivery(d.Channel, d.State, d.Code, d.Diagnostic), Events: []EventView{}}
-			for _, e := range evs {
-				dv.Events = append(dv.Events, EventView{At: e.At, State: e.State, StateWords: StateWords(e.State), ProviderID: e.ProviderID,
-					Code: e.Code, Diagnostic: e.Diagnostic, Explanation: explainDelivery(d.Channel, e.State, e.Code, e.Diagnostic)})
-			}
-			if d.State.Reached() {
-				tl.Reached = true
-			}
-			tl.Deliveries = append(tl.Deliveries, dv)
+		dv := DeliveryView{ID: d.ID, Channel: d.Channel, State: d.State, StateWords: StateWords(d.State), Address: d.Address,
+			ProviderID: d.ProviderID, Code: d.Code, Diagnostic: d.Diagnostic, UpdatedAt: d.UpdatedAt,
+			Explanation: explainDelivery(d.Channel, d.State, d.Code, d.Diagnostic), Events: []EventView{}}
+		for _, e := range evs {
+			dv.Events = append(dv.Events, EventView{At: e.At, State: e.State, StateWords: StateWords(e.State), ProviderID: e.ProviderID,
+				Code: e.Code, Diagnostic: e.Diagnostic, Explanation: explainDelivery(d.Channel, e.State, e.Code, e.Diagnostic)})
 		}
-		out = append(out, tl)
+		if d.State.Reached() {
+			tl.Reached = true
+		}
+		tl.Deliveries = append(tl.Deliveries, dv)
 	}
-	return out, nil
+	return nil
 }
 
 // RejectRow is one problem in one row of an import.

@@ -185,7 +185,7 @@ const (
 // names cost the same hashing as known ones.
 func (s *Server) checkLogin(r *http.Request, name, password string) (*dispatcher.User, loginAttempt, time.Duration, error) {
 	ip := clientIP(r)
-	if wait := s.limiter.blocked(name, ip); wait > 0 {
+	if wait := s.limiter.blocked(r.Context(), name, ip); wait > 0 {
 		return nil, loginLimited, wait, nil
 	}
 	u, err := s.cfg.Users.UserByName(r.Context(), name)
@@ -202,9 +202,9 @@ func (s *Server) checkLogin(r *http.Request, name, password string) (*dispatcher
 		ok = false
 	}
 	if !ok || u == nil || u.PasswordHash == "" {
-		s.limiter.fail(name, ip)
+		s.limiter.fail(r.Context(), name, ip)
 		return nil, loginBad, 0, nil
 	}
-	s.limiter.succeed(name)
+	s.limiter.succeed(r.Context(), name)
 	return u, loginOK, 0, nil
 }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"strconv"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -108,7 +107,7 @@ nb/letter.txt (the postal channel's letter).`,
 			if err != nil {
 				return err
 			}
-			if err := checkTemplatesCover(&c, ts); err != nil {
+			if err := c.TemplatesCover(ts); err != nil {
 				return err
 			}
 			st, err := a.store(ctx)
@@ -233,17 +232,12 @@ func (f *percentFlag) String() string {
 func (f *percentFlag) Type() string { return "percent" }
 
 func (f *percentFlag) Set(s string) error {
-	s = strings.TrimSpace(s)
-	pct := strings.HasSuffix(s, "%")
-	v, err := strconv.ParseFloat(strings.TrimSuffix(s, "%"), 64)
-	if err != nil || v <= 0 {
+	v, err := dispatcher.ParseShare(s)
+	if err != nil {
+		return err
+	}
+	if v <= 0 {
 		return fmt.Errorf("use a share such as 5%% or 0.05")
-	}
-	if pct || v >= 1 {
-		v /= 100
-	}
-	if v >= 1 {
-		return fmt.Errorf("a share must be below 100%%")
 	}
 	*f.v = v
 	return nil
@@ -263,40 +257,14 @@ func (f *deadlineFlag) Type() string { return "deadline" }
 
 func (f *deadlineFlag) Set(s string) error {
 	now := time.Now()
-	if days, ok := strings.CutSuffix(s, "d"); ok {
-		if n, err := strconv.Atoi(days); err == nil && n > 0 {
-			*f.t = now.Add(time.Duration(n) * 24 * time.Hour)
-			return nil
-		}
-	}
-	if d, err := time.ParseDuration(s); err == nil && d > 0 {
-		*f.t = now.Add(d)
-		return nil
-	}
-	t, err := parseWhen(s, now)
-	if err != nil {
+	t, err := dispatcher.ParseDeadline(s, now)
+	if err != nil || t.IsZero() {
 		return fmt.Errorf("use a duration such as 72h or 60d, or a time such as 2026-12-01T12:00")
 	}
+	if t.Before(now.Add(-time.Minute)) {
+		return fmt.Errorf("time %q is in the past", s)
+	}
 	*f.t = t
-	return nil
-}
-
-// checkTemplatesCover refuses a campaign whose default locale lacks a
-// template for a channel of its policy: every contact must get something.
-func checkTemplatesCover(c *dispatcher.Campaign, ts []dispatcher.Template) error {
-	n, err := dispatcher.CompileTemplates(c.DefaultLocale, ts)
-	if err != nil {
-		return err
-	}
-	for _, k := range c.Policy {
-		if !n.Has(k, c.DefaultLocale) {
-			tk := k
-			if k == dispatcher.File {
-				tk = dispatcher.Email
-			}
-			return dispatcher.Errorf(dispatcher.EINVALID, "no %s template for the default locale %q: add %s/%s to the templates folder", tk, c.DefaultLocale, c.DefaultLocale, dispatcher.TemplateFile(k))
-		}
-	}
 	return nil
 }
 

@@ -176,6 +176,16 @@ func TestControls(t *testing.T) {
 			t.Errorf("%v: %s", q, out)
 		}
 	}
+	// And by name, as a caller says it: no accents, any order.
+	for _, q := range [][]string{{"status", "bjorn odegard"}, {"status", "Ødegård, Bjørn Håkon"}, {"status", "Odegaard", "--format", "json"}} {
+		if out := mustHerald(t, e, q...); !strings.Contains(out, "Bjørn Håkon Ødegård") {
+			t.Errorf("%v: %s", q, out)
+		}
+	}
+	out = mustHerald(t, e, "status", "Odegaard", "--limit", "1")
+	if !regexpMatch(`\d+ people match "Odegaard"; the best 1 follow`, out) || strings.Count(out, "— campaign ctl") != 1 {
+		t.Errorf("status Odegaard --limit 1: %s", out)
+	}
 }
 
 // TestErrors: one clear line and a distinct exit code.
@@ -193,6 +203,8 @@ func TestErrors(t *testing.T) {
 		{[]string{"campaign", "create", "--name", "x", "--channels", "fax", "--templates", "demotemplates"}, exitInvalid, `unknown channel "fax"`},
 		{[]string{"import", "--campaign", "nosuch", "x.csv"}, exitNotFound, "no campaign"},
 		{[]string{"status", "nobody@example.no"}, exitNotFound, "no contact matches"},
+		{[]string{"status", "Zzyzx Qwerty"}, exitNotFound, `no one named "Zzyzx Qwerty"`},
+		{[]string{"status", "Q"}, exitInvalid, "at least two letters"},
 		{[]string{"report", "x", "--nope"}, exitInvalid, "unknown flag"},
 	}
 	for _, tt := range tests {

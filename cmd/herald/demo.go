@@ -118,11 +118,12 @@ func (a *app) runDemo(ctx context.Context, workers int, timeout time.Duration) e
 		Policy: dispatcher.Policy{dispatcher.Email, dispatcher.SMS}, Status: dispatcher.CampaignDraft,
 		// A former-employee list is known to be stale (about 12 % dead
 		// mailboxes here, 18 % in its first hundred): the operator raises
-		// the reputation guard's hard-bounce limit from 5 % to 20 %
-		// rather than have it pause.
+		// the reputation guard's hard-bounce limit from 5 % to 20 %, judged
+		// over 200 e-mails rather than 50 so a dense stretch does not
+		// pause it.
 		// The demo runs at any hour; a real campaign keeps SMS to
 		// 08:00-21:00 in the recipient's time zone.
-		Settings: dispatcher.Settings{Guard: dispatcher.GuardSettings{HardBounce: 0.20}, QuietHours: "off"},
+		Settings: dispatcher.Settings{Guard: dispatcher.GuardSettings{HardBounce: 0.20, Minimum: 200}, QuietHours: "off"},
 		Sender:   dispatcher.Sender{FromName: "Memira Norge HR", FromEmail: "hr@memira.example", ReplyTo: "personvern@memira.example", SMSFrom: "Memira"},
 	}
 	if err := st.CreateCampaign(ctx, camp, ts); err != nil {

@@ -105,10 +105,19 @@ func TestMultiProcessPauseResumeCancel(t *testing.T) {
 	}
 
 	// While paused, the jobs wait in Redis's retry set, snoozed, and none
-	// has used up a retry: a snooze is not a failure.
-	retry, err := h.insp.ListRetryTasks(h.b.QueueName(dispatcher.Email), asynq.PageSize(n))
-	if err != nil {
-		t.Fatal(err)
+	// has used up a retry: a snooze is not a failure. A snoozed job comes
+	// back to the queue every PauseSnooze to look again, so the retry set
+	// is read a few times.
+	var retry []*asynq.TaskInfo
+	for range 10 {
+		var err error
+		if retry, err = h.insp.ListRetryTasks(h.b.QueueName(dispatcher.Email), asynq.PageSize(n)); err != nil {
+			t.Fatal(err)
+		}
+		if len(retry) > 0 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	if len(retry) == 0 {
 		t.Errorf("no job waiting in the retry set while paused: the pause was not exercised")

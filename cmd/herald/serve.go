@@ -77,6 +77,9 @@ func (a *app) webServer(ctx context.Context, addr, region string) (*web.Server, 
 	}
 	return web.New(web.Config{
 		Store: a.st, Users: a.st, Backend: b,
+		// Replicas share failed sign-in counts and progress samples in
+		// the queue's Redis.
+		Redis: b.Redis(), RedisPrefix: b.Namespace(),
 		Ready:        map[string]web.Pinger{"database": a.st, "redis": b},
 		Logger:       a.logger,
 		CookieSecure: secure,

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/spf13/cobra"
 
@@ -46,13 +47,19 @@ type eventView struct {
 
 func (a *app) statusCommand() *cobra.Command {
 	var format, region string
+	var limit int
 	cmd := &cobra.Command{
-		Use:   "status EMAIL|PHONE|EXTERNAL-ID",
+		Use:   "status EMAIL|PHONE|EXTERNAL-ID|NAME",
 		Short: "Support lookup: every notice sent to a person, and what happened to it",
 		Long: `Answer "did you send me something, to which address, did it arrive?": find a
 person by e-mail, phone (E.164, e.g. +4791234567) or external id in every
-campaign, and show each delivery and its events. Every lookup is audited.`,
-		Args: exactArgs(1, "give an e-mail address, phone number or external id"),
+campaign, and show each delivery and its events. When nothing matches
+exactly, the query is searched as a name: without case or accents
+("bjorn odegard" finds Bjørn Ødegård), in any word order ("Ødegård, Bjørn"),
+or by the start of the surname; a common name shows the best --limit
+matches and how many there are. Quote a name of several words. Every
+lookup is audited.`,
+		Args: exactArgs(1, "give an e-mail address, phone number, external id or a name (quoted)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			st, err := a.store(ctx)
@@ -60,13 +67,37 @@ campaign, and show each delivery and its events. Every lookup is audited.`,
 				return err
 			}
 			q := strings.TrimSpace(args[0])
+			if limit <= 0 || limit > 100 {
+				return usageError{fmt.Errorf("--limit %d: give a number from 1 to 100", limit)}
+			}
 			contacts, err := findPerson(ctx, st, q, region)
 			if err != nil {
 				return err
 			}
-			_ = st.Audit(ctx, dispatcher.AuditEntry{At: time.Now(), Actor: a.actor(), Action: "contact.lookup", Subject: q, Detail: fmt.Sprintf("%d contacts shown", len(contacts))})
+			detail := fmt.Sprintf("%d contacts shown", len(contacts))
+			var byName *dispatcher.NameMatches
+			if len(contacts) == 0 && isNameQuery(q) {
+				nq, err := dispatcher.ParseNameQuery(q)
+				if err != nil {
+					return err
+				}
+				m, err := st.FindContactsByName(ctx, nq, limit)
+				if err != nil {
+					return err
+				}
+				byName, contacts = &m, m.Contacts
+				detail = fmt.Sprintf("name search, %d%s matched: %d contacts shown", m.Total, orMore(m.More), len(contacts))
+			}
+			_ = st.Audit(ctx, dispatcher.AuditEntry{At: time.Now(), Actor: a.actor(), Action: "contact.lookup", Subject: q, Detail: detail})
 			if len(contacts) == 0 {
+				if byName != nil {
+					return dispatcher.Errorf(dispatcher.ENOTFOUND, "no one named %q in any campaign: try the surname alone, or the e-mail address or phone number", q)
+				}
 				return dispatcher.Errorf(dispatcher.ENOTFOUND, "no contact matches %q in any campaign (phone numbers are stored in E.164, e.g. +4791234567)", q)
+			}
+			if byName != nil && (byName.More || byName.Total > len(contacts)) && format != "json" {
+				fmt.Fprintf(a.stdout, "%d%s people match %q; the best %d follow. Give more of the name, or search by e-mail, phone or id.\n\n",
+					byName.Total, orMore(byName.More), q, len(contacts))
 			}
 			var results []lookupResult
 			names := map[int64]string{}
@@ -129,6 +160,7 @@ campaign, and show each delivery and its events. Every lookup is audited.`,
 		},
 	}
 	cmd.Flags().StringVar(&format, "format", "text", "text or json")
+	cmd.Flags().IntVar(&limit, "limit", 10, "the most people a name search shows")
 	cmd.Flags().StringVar(&region, "region", "", "country (e.g. NO) for a phone number given without +country code")
 	return cmd
 }
@@ -157,6 +189,19 @@ func findPerson(ctx context.Context, st dispatcher.Store, q, region string) ([]d
 		}
 	}
 	return found, nil
+}
+
+// isNameQuery reports whether a query that matched no address may be a
+// name: it has a letter and is not an e-mail address.
+func isNameQuery(q string) bool {
+	return !strings.Contains(q, "@") && strings.IndexFunc(q, unicode.IsLetter) >= 0
+}
+
+func orMore(more bool) string {
+	if more {
+		return " or more"
+	}
+	return ""
 }
 
 func dash(s string) string {

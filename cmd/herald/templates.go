@@ -1,24 +1,20 @@
 package main
 
 import (
-	"embed"
 	"fmt"
-	"html"
-	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/heraldhq/herald/dispatcher"
+	"github.com/heraldhq/herald/internal/starter"
 )
 
-//go:embed starter
-var starterTemplates embed.FS
-
 // starterLocales are the languages herald ships starter notices in.
-const starterLocales = "nb,nn,sv,da,nl,en,de,fr"
+var starterLocales = strings.Join(starter.Locales, ",")
 
 func (a *app) templatesCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "templates", Short: "Starter notice templates"}
@@ -41,25 +37,21 @@ they are filled in.`,
 				if loc == "" {
 					continue
 				}
-				files, err := fs.ReadDir(starterTemplates, "starter/"+loc)
+				files, err := starter.Files(loc)
 				if err != nil {
-					return dispatcher.Errorf(dispatcher.EINVALID, "no starter templates for locale %q: choose from %s", loc, starterLocales)
+					return err
 				}
 				if err := os.MkdirAll(filepath.Join(dir, loc), 0o755); err != nil {
 					return err
 				}
-				for _, f := range files {
-					b, err := starterTemplates.ReadFile("starter/" + loc + "/" + f.Name())
-					if err != nil {
+				names := make([]string, 0, len(files))
+				for name := range files {
+					names = append(names, name)
+				}
+				sort.Strings(names)
+				for _, name := range names {
+					if err := writeNew(filepath.Join(dir, loc, name), files[name], force); err != nil {
 						return err
-					}
-					if err := writeNew(filepath.Join(dir, loc, f.Name()), b, force); err != nil {
-						return err
-					}
-					if f.Name() == "email.txt" {
-						if err := writeNew(filepath.Join(dir, loc, "email.html"), []byte(textToHTML(loc, string(b))), force); err != nil {
-							return err
-						}
 					}
 				}
 				written = append(written, loc)
@@ -91,25 +83,4 @@ func writeNew(path string, b []byte, force bool) error {
 		return err
 	}
 	return f.Close()
-}
-
-// textToHTML turns a starter text notice into its HTML part: paragraphs,
-// with a paragraph's first line as a heading when it stands alone.
-func textToHTML(locale, text string) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "<!doctype html>\n<html lang=%q><body style=\"font-family: sans-serif; max-width: 40em\">\n", locale)
-	for _, para := range strings.Split(strings.TrimSpace(text), "\n\n") {
-		lines := strings.Split(para, "\n")
-		if len(lines) > 1 && !strings.Contains(lines[0], "{{") && len(lines[0]) < 60 {
-			fmt.Fprintf(&b, "<h2>%s</h2>\n", html.EscapeString(lines[0]))
-			lines = lines[1:]
-		}
-		escaped := make([]string, len(lines))
-		for i, l := range lines {
-			escaped[i] = html.EscapeString(l) // template actions have no HTML specials in the starters
-		}
-		fmt.Fprintf(&b, "<p>%s</p>\n", strings.Join(escaped, "<br>\n"))
-	}
-	b.WriteString("</body></html>\n")
-	return b.String()
 }

@@ -240,3 +240,54 @@ func testCampaignSettings(t *testing.T, s dispatcher.Store) {
 		t.Errorf("settings of a missing campaign: %v", err)
 	}
 }
+
+func testUpdateCampaign(t *testing.T, s dispatcher.Store) {
+	ctx := ctxOf(t)
+	c := newCampaign(t, s, "edit-me")
+	newCampaign(t, s, "taken")
+	next := *c
+	next.Name = "edited"
+	next.IncidentRef = "INC-2"
+	next.DefaultLocale = "en"
+	next.Policy = dispatcher.Policy{dispatcher.SMS, dispatcher.Email}
+	next.Sender = dispatcher.Sender{FromName: "Ny avsender", FromEmail: "ny@example.no", ReplyTo: "svar2@example.no", SMSFrom: "Klinikk"}
+	next.Settings = dispatcher.Settings{QuietHours: "off", Deadline: at(48 * time.Hour), SubstituteThreshold: 10,
+		Guard: dispatcher.GuardSettings{HardBounce: 0.03}}
+	if err := s.UpdateCampaign(ctx, &next, []dispatcher.CampaignStatus{dispatcher.CampaignDraft, dispatcher.CampaignPaused}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Campaign(ctx, c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Name != "edited" || got.IncidentRef != "INC-2" || got.DefaultLocale != "en" || got.Policy.String() != "sms,email" ||
+		got.Sender != next.Sender || got.Status != dispatcher.CampaignDraft || !got.CreatedAt.Equal(c.CreatedAt) ||
+		got.Settings.QuietHours != "off" || !got.Settings.Deadline.Equal(at(48*time.Hour)) || got.Settings.SubstituteThreshold != 10 || got.Settings.Guard.HardBounce != 0.03 {
+		t.Errorf("after update: %+v", got)
+	}
+	if _, err := s.CampaignByName(ctx, "edit-me"); !errors.Is(err, dispatcher.ErrNotFound) {
+		t.Errorf("old name still found: %v", err)
+	}
+	// Another campaign's name is a conflict; a campaign in another
+	// status is stale; a missing one is not found.
+	taken := next
+	taken.Name = "taken"
+	if err := s.UpdateCampaign(ctx, &taken, []dispatcher.CampaignStatus{dispatcher.CampaignDraft}); dispatcher.ErrorCode(err) != dispatcher.ECONFLICT {
+		t.Errorf("rename to a taken name: %v, want ECONFLICT", err)
+	}
+	if err := s.SetCampaignStatus(ctx, c.ID, []dispatcher.CampaignStatus{dispatcher.CampaignDraft}, dispatcher.CampaignRunning, at(0)); err != nil {
+		t.Fatal(err)
+	}
+	next.IncidentRef = "INC-3"
+	if err := s.UpdateCampaign(ctx, &next, []dispatcher.CampaignStatus{dispatcher.CampaignDraft, dispatcher.CampaignPaused}); !errors.Is(err, dispatcher.ErrStale) {
+		t.Errorf("update of a running campaign: %v, want ErrStale", err)
+	}
+	if got, _ := s.Campaign(ctx, c.ID); got.IncidentRef != "INC-2" {
+		t.Errorf("a refused update changed the campaign: %+v", got)
+	}
+	missing := next
+	missing.ID += 1000
+	if err := s.UpdateCampaign(ctx, &missing, []dispatcher.CampaignStatus{dispatcher.CampaignRunning}); !errors.Is(err, dispatcher.ErrNotFound) {
+		t.Errorf("update of a missing campaign: %v, want ErrNotFound", err)
+	}
+}

@@ -380,3 +380,93 @@ func testContactsPaging(t *testing.T, s dispatcher.Store) {
 		t.Errorf("paged %d contacts %v, want 25 in id order", len(got), got)
 	}
 }
+
+func testFindContactsByName(t *testing.T, s dispatcher.Store) {
+	ctx := ctxOf(t)
+	a := newCampaign(t, s, "names-a")
+	b := newCampaign(t, s, "names-b")
+	people := []dispatcher.Contact{
+		{Name: "Bjørn Ødegård", Email: "bjorn.odegaard@example.no", Locale: "nb", Country: "NO"},
+		{Name: "Ødegård, Kari", Email: "kari.o@example.no", Locale: "nb"},
+		{Name: "Bjarne Ødegaard", Email: "bjarne@example.no"},
+		{Name: "Bjørn Odde", Email: "odde@example.no"},
+		{Name: "Nguyễn Thị Minh Khai", Email: "khai@example.vn", Locale: "vi", Country: "VN"},
+		{Name: "Łukasz Wałęsa", Email: "lukasz@example.pl", Locale: "pl"},
+		{Name: "Heinz Strauß", Email: "heinz@example.de", Locale: "de"},
+		{Name: "Jürgen Müller", Email: "jurgen@example.de", Locale: "de"},
+		{Name: "Ole Kristian Hansen", Email: "okh@example.no"},
+		{Name: "Olea Hansen", Email: "olea@example.no"},
+		{Name: "Kari Anne Berg-Hansen", Email: "kabh@example.no"},
+		{Name: "", Email: "noname@example.no"},
+	}
+	for i := range 30 {
+		people = append(people, dispatcher.Contact{Name: "Ole Hansen", Email: fmt.Sprintf("ole.hansen%d@example.no", i)})
+	}
+	importPlanned(t, s, a, people...)
+	inB := []dispatcher.Contact{{Name: "BJØRN ØDEGÅRD", Email: "bjorn.odegaard@example.no", Locale: "nb"}}
+	importPlanned(t, s, b, inB...)
+	all := append(append([]dispatcher.Contact{}, people...), inB...)
+
+	// The SQL selects exactly what NameQuery.Matches says, on every query.
+	queries := []string{"Bjorn Odegard", "Ødegård, Bjørn", "odegard bjorn", "Ødeg", "Odegaard", "Bjørn Øde", "B Ødegård",
+		"Nguyen", "nguyen khai", "Lukasz Walesa", "Strauss", "Mueller", "Ole Hansen", "hansen ole", "Hansen", "Berg Hansen",
+		"Kari", "Bjorn", "zz"}
+	for _, text := range queries {
+		q, err := dispatcher.ParseNameQuery(text)
+		if err != nil {
+			t.Fatalf("ParseNameQuery(%q): %v", text, err)
+		}
+		var want []int64
+		for _, p := range all {
+			if q.Matches(dispatcher.NameKey(p.Name, p.Locale, p.Country)) {
+				want = append(want, p.ID)
+			}
+		}
+		got, err := s.FindContactsByName(ctx, q, 100)
+		if err != nil {
+			t.Fatalf("FindContactsByName(%q): %v", text, err)
+		}
+		var ids []int64
+		for _, c := range got.Contacts {
+			ids = append(ids, c.ID)
+		}
+		sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+		if !reflect.DeepEqual(ids, want) || got.Total != len(want) || got.More {
+			t.Errorf("FindContactsByName(%q) = %v (total %d, more %t), want %v", text, ids, got.Total, got.More, want)
+		}
+	}
+
+	// What a caller on the phone says finds the person in both campaigns.
+	for _, text := range []string{"Bjorn Odegard", "Ødegård, Bjørn", "odegard bjorn"} {
+		q, _ := dispatcher.ParseNameQuery(text)
+		got, err := s.FindContactsByName(ctx, q, 10)
+		if err != nil || got.Total != 2 || len(got.Contacts) != 2 || got.Contacts[0].Name != "Bjørn Ødegård" || got.Contacts[1].CampaignID != b.ID {
+			t.Errorf("FindContactsByName(%q) = %+v, %v; want Bjørn Ødegård in both campaigns", text, got, err)
+		}
+	}
+
+	// Many Ole Hansens: capped, counted, exact names first.
+	q, _ := dispatcher.ParseNameQuery("Ole Hansen")
+	got, err := s.FindContactsByName(ctx, q, 5)
+	if err != nil || len(got.Contacts) != 5 || got.Total != 32 || got.More {
+		t.Fatalf("Ole Hansen: %d shown, total %d, more %t, %v; want 5 of 32", len(got.Contacts), got.Total, got.More, err)
+	}
+	for _, c := range got.Contacts {
+		if c.Name != "Ole Hansen" || c.Email == "" {
+			t.Errorf("Ole Hansen's best matches include %+v", c)
+		}
+	}
+
+	// More than MaxNameMatches: counted up to the cap and said so.
+	c := newCampaign(t, s, "names-many")
+	many := make([]dispatcher.Contact, dispatcher.MaxNameMatches+5)
+	for i := range many {
+		many[i] = dispatcher.Contact{Name: fmt.Sprintf("Person %d Nordmann", i), Email: fmt.Sprintf("n%d@example.no", i)}
+	}
+	importPlanned(t, s, c, many...)
+	q, _ = dispatcher.ParseNameQuery("Nordmann")
+	got, err = s.FindContactsByName(ctx, q, 20)
+	if err != nil || len(got.Contacts) != 20 || got.Total != dispatcher.MaxNameMatches || !got.More {
+		t.Errorf("Nordmann: %d shown, total %d, more %t, %v; want 20 of more than %d", len(got.Contacts), got.Total, got.More, err, dispatcher.MaxNameMatches)
+	}
+}
