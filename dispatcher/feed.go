@@ -48,6 +48,15 @@ type Feeder struct {
 	Logger *slog.Logger
 
 	turn int // round-robin start among running campaigns
+	// idle remembers, per campaign and channel, the cursor (plus one) at
+	// which the queue was last seen empty with nothing new to feed:
+	// recovery waits for a second such look (see recover).
+	idle map[idleKey]int64
+}
+
+type idleKey struct {
+	campaign int64
+	channel  ChannelKind
 }
 
 // DefaultWindow is the number of jobs per channel kept ready in the queue:
@@ -100,19 +109,30 @@ func (f *Feeder) window() int {
 
 // Feed tops up every channel's queue once from the running campaigns,
 // taking them in turn so that one large campaign does not starve another.
+// A round in which every queue is more than half full costs one Redis
+// round trip per channel and nothing of the ledger.
 func (f *Feeder) Feed(ctx context.Context) (FeedResult, error) {
 	var res FeedResult
-	camps, err := f.Store.Campaigns(ctx)
-	if err != nil {
-		return res, fmt.Errorf("feed: list campaigns: %w", err)
-	}
-	camps = slices.DeleteFunc(camps, func(c *Campaign) bool { return c.Status != CampaignRunning })
-	if len(camps) == 0 {
-		return res, nil
-	}
-	f.turn++
+	var camps []*Campaign
 	for _, k := range f.channels() {
-		if err := f.feedChannel(ctx, k, camps, &res); err != nil {
+		bl, err := f.Queue.Backlog(ctx, k)
+		if err != nil {
+			return res, fmt.Errorf("feed %s: %w", k, err)
+		}
+		if bl.Pending*2 > f.window() {
+			continue // still more than half full
+		}
+		if camps == nil {
+			if camps, err = f.Store.Campaigns(ctx); err != nil {
+				return res, fmt.Errorf("feed: list campaigns: %w", err)
+			}
+			camps = slices.DeleteFunc(camps, func(c *Campaign) bool { return c.Status != CampaignRunning })
+			if len(camps) == 0 {
+				return res, nil
+			}
+			f.turn++
+		}
+		if err := f.feedChannel(ctx, k, bl, camps, &res); err != nil {
 			return res, err
 		}
 	}
@@ -122,15 +142,8 @@ func (f *Feeder) Feed(ctx context.Context) (FeedResult, error) {
 	return res, nil
 }
 
-func (f *Feeder) feedChannel(ctx context.Context, k ChannelKind, camps []*Campaign, res *FeedResult) error {
-	bl, err := f.Queue.Backlog(ctx, k)
-	if err != nil {
-		return fmt.Errorf("feed %s: %w", k, err)
-	}
+func (f *Feeder) feedChannel(ctx context.Context, k ChannelKind, bl Backlog, camps []*Campaign, res *FeedResult) error {
 	window, size := f.window(), f.batchSize()
-	if bl.Pending*2 > window {
-		return nil // still more than half full
-	}
 	room := window - bl.Pending
 	idle := bl.Waiting() == 0
 	for i := range camps {
@@ -146,14 +159,18 @@ func (f *Feeder) feedChannel(ctx context.Context, k ChannelKind, camps []*Campai
 		if err != nil {
 			return fmt.Errorf("feed %s of campaign %d: %w", k, c.ID, err)
 		}
+		key := idleKey{c.ID, k}
 		if len(ds) == 0 {
 			if idle {
 				if err := f.recover(ctx, c, k, fed, res); err != nil {
 					return err
 				}
+			} else {
+				delete(f.idle, key)
 			}
 			continue
 		}
+		delete(f.idle, key)
 		last := ds[len(ds)-1].ID
 		ok, err := f.Queue.AdvanceFed(ctx, c.ID, k, fed, last)
 		if err != nil {
@@ -183,8 +200,20 @@ func (f *Feeder) feedChannel(ctx context.Context, k ChannelKind, camps []*Campai
 
 // recover runs when channel k's queue holds nothing at all and the feeder
 // has nothing new for campaign c: whatever the ledger still holds as
-// pending below the cursor, or queued and due, lost its job.
+// pending below the cursor, or queued and due, lost its job. It acts on
+// the second such look in a row at the same cursor, not the first: work
+// another feeder has just taken (its cursor moved) may not have reached
+// the queue yet, and handing it over twice would be wasted, if harmless.
 func (f *Feeder) recover(ctx context.Context, c *Campaign, k ChannelKind, fed int64, res *FeedResult) error {
+	key := idleKey{c.ID, k}
+	if f.idle[key] != fed+1 {
+		if f.idle == nil {
+			f.idle = map[idleKey]int64{}
+		}
+		f.idle[key] = fed + 1
+		return nil
+	}
+	delete(f.idle, key)
 	if fed > 0 {
 		left, err := f.Store.PendingAfter(ctx, c.ID, k, 0, 1)
 		if err != nil {

@@ -233,7 +233,13 @@ func TestFeederRecoversLostJobs(t *testing.T) {
 			}
 		}
 		f.q.take() // the jobs are gone; the cursor stays
+		// The first look at an empty queue waits: another feeder's jobs
+		// may be on their way.
 		res, err := f.feeder.Feed(ctx)
+		if err != nil || res != (dispatcher.FeedResult{}) {
+			t.Fatalf("first look: %+v, %v; want nothing done yet", res, err)
+		}
+		res, err = f.feeder.Feed(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}

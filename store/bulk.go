@@ -258,6 +258,54 @@ func insertDeliveries(ctx context.Context, tx *txn, ds []dispatcher.Delivery, no
 	return insertEvents(ctx, tx, events)
 }
 
+// insertNewDeliveries inserts the deliveries of contacts stored in the
+// same transaction, which therefore cannot exist yet: their IDs are
+// reserved up front and the rows go straight into the table (COPY on
+// PostgreSQL), without the conflict check and the returned IDs that
+// insertDeliveries needs. A repeated contact × channel in ds keeps ID 0,
+// as in insertDeliveries.
+func insertNewDeliveries(ctx context.Context, tx *txn, ds []dispatcher.Delivery, now func(time.Time) time.Time) error {
+	if len(ds) == 0 {
+		return nil
+	}
+	type key struct {
+		contact int64
+		channel dispatcher.ChannelKind
+	}
+	seen := make(map[key]bool, len(ds))
+	keep := make([]int, 0, len(ds))
+	for i := range ds {
+		d := &ds[i]
+		d.ID = 0
+		d.UpdatedAt = now(d.UpdatedAt)
+		k := key{d.ContactID, d.Channel}
+		if seen[k] {
+			continue // the first of a contact × channel wins, as in the ledger
+		}
+		seen[k] = true
+		keep = append(keep, i)
+	}
+	ids, err := tx.d.nextIDs(ctx, tx, "deliveries", len(keep))
+	if err != nil {
+		return err
+	}
+	rows := make([][]any, len(keep))
+	events := make([]dispatcher.Event, len(keep))
+	for n, i := range keep {
+		d := &ds[i]
+		d.ID = ids[n]
+		rows[n] = []any{d.ID, d.CampaignID, d.ContactID, string(d.Channel), d.Seq, string(d.State), d.Generation,
+			d.Attempt, d.Address, d.ProviderID, d.Code, d.Diagnostic, tx.d.timeValue(d.UpdatedAt), notBefore(tx.d, d.NotBefore)}
+		events[n] = dispatcher.Event{DeliveryID: d.ID, At: d.UpdatedAt, State: d.State, ProviderID: d.ProviderID, Code: d.Code, Diagnostic: d.Diagnostic}
+	}
+	if _, err := tx.d.bulkInsert(ctx, tx, &bulk{table: "deliveries", cols: newDeliveryCols, rows: rows}); err != nil {
+		return err
+	}
+	return insertEvents(ctx, tx, events)
+}
+
+var newDeliveryCols = append([]string{"id"}, deliveryInsertCols...)
+
 var eventInsertCols = []string{"delivery_id", "at", "state", "provider_id", "code", "diagnostic"}
 
 // insertEvents appends events to delivery histories.

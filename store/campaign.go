@@ -222,6 +222,17 @@ func (s *DB) SetCampaignStatus(ctx context.Context, id int64, from []dispatcher.
 // Suppressions and the audit log are kept: they are not the campaign's.
 func (s *DB) DeleteCampaign(ctx context.Context, id int64) error {
 	err := s.write(ctx, func(tx *txn) error {
+		// Children first: on PostgreSQL these tables keep no foreign keys
+		// (migration 0007), so nothing cascades to them.
+		for _, q := range []string{
+			`DELETE FROM events WHERE delivery_id IN (SELECT id FROM deliveries WHERE campaign_id = ?)`,
+			`DELETE FROM deliveries WHERE campaign_id = ?`,
+			`DELETE FROM contacts WHERE campaign_id = ?`,
+		} {
+			if _, err := tx.exec(ctx, q, id); err != nil {
+				return err
+			}
+		}
 		res, err := tx.exec(ctx, `DELETE FROM campaigns WHERE id = ?`, id)
 		if err != nil {
 			return err

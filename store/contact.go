@@ -159,7 +159,7 @@ func (s *DB) ImportContacts(ctx context.Context, campaignID int64, contacts []di
 				planned = append(planned, d)
 			}
 		}
-		if err := insertDeliveries(ctx, tx, planned, s.stamp); err != nil {
+		if err := insertNewDeliveries(ctx, tx, planned, s.stamp); err != nil {
 			return err
 		}
 		for _, d := range planned {

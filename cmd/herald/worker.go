@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -34,6 +35,7 @@ HERALD_TWILIO_ACCOUNT_SID; the dry-run file channel always.`,
 			if err := a.setLogLevel("info"); err != nil {
 				return err
 			}
+			tuneGC(a.getenv)
 			stopProfile, err := startCPUProfile(a.getenv(cpuProfileEnv), a.logger)
 			if err != nil {
 				return err
@@ -91,6 +93,27 @@ func reconcileEvery(b *queue.Backend) time.Duration {
 		return time.Second
 	}
 	return 15 * time.Second
+}
+
+// Garbage collection of a worker. A worker's live heap is small (compiled
+// templates, a few batches in flight) and it allocates per message, so
+// Go's default (collect when the heap doubles) spent about a tenth of a
+// worker's CPU collecting, measured with `herald bench`. A worker lets
+// the heap grow to five times the live data instead, and under a soft
+// limit that keeps it well within the 200 MB a worker may take. GOGC and
+// GOMEMLIMIT, when set, win.
+const (
+	workerGCPercent  = 400
+	workerSoftMemory = 150 << 20
+)
+
+func tuneGC(getenv func(string) string) {
+	if getenv("GOGC") == "" {
+		debug.SetGCPercent(workerGCPercent)
+	}
+	if getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(workerSoftMemory)
+	}
 }
 
 // feedEvery is how often a worker's feeder looks at the queues: a window
