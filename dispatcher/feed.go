@@ -171,7 +171,7 @@ func (f *Feeder) feedChannel(ctx context.Context, k ChannelKind, bl Backlog, cam
 			continue
 		}
 		delete(f.idle, key)
-		last := ds[len(ds)-1].ID
+		last := ds[len(ds)-1].DeliveryID
 		ok, err := f.Queue.AdvanceFed(ctx, c.ID, k, fed, last)
 		if err != nil {
 			return fmt.Errorf("feed %s of campaign %d: %w", k, c.ID, err)
@@ -182,7 +182,7 @@ func (f *Feeder) feedChannel(ctx context.Context, k ChannelKind, bl Backlog, cam
 		// A page smaller than the room left (a small campaign, the tail of
 		// a large one) is spread over more, smaller jobs, so that every
 		// worker gets a share; a full page makes full jobs.
-		jobs := JobsOf(ds, min(size, (len(ds)+room-1)/room))
+		jobs := ItemJobs(c.ID, k, ds, min(size, (len(ds)+room-1)/room))
 		if _, err := f.Queue.Enqueue(ctx, jobs...); err != nil {
 			// Hand the range back if nobody moved on from it; otherwise
 			// the recovery above finds it once the queue is empty.

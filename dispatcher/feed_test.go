@@ -32,8 +32,8 @@ func pendingIDs(t *testing.T, st dispatcher.Store, campaignID int64, k dispatche
 		t.Fatal(err)
 	}
 	var ids []int64
-	for _, d := range ds {
-		ids = append(ids, d.ID)
+	for _, it := range ds {
+		ids = append(ids, it.DeliveryID)
 	}
 	return ids
 }

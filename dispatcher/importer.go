@@ -9,9 +9,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 )
@@ -134,25 +137,32 @@ func (im *Importer) Import(ctx context.Context, c *Campaign, r io.Reader, opt Im
 		}
 	}
 	st.log.Info("import started", "encoding", cr.Encoding(), "delimiter", string(cr.Delimiter()), "columns", len(cr.Columns()))
-	for {
-		row, err := cr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("import %s row %d: %w", source, cr.LastRow()+1, err)
-		}
-		if err := st.add(row); err != nil {
-			return nil, err
-		}
-		if len(st.batch) >= st.size || len(st.rejects) >= st.size {
-			if err := st.flush(ctx); err != nil {
+	vctx, stopValidating := context.WithCancel(ctx)
+	defer stopValidating()
+	chunks, readErr := cr.validated(vctx, runtime.GOMAXPROCS(0))
+	for chunk := range chunks {
+		for _, row := range chunk {
+			if err := st.add(row); err != nil {
 				return nil, err
+			}
+			if len(st.batch) >= st.size || len(st.rejects) >= st.size {
+				if err := st.flush(ctx); err != nil {
+					return nil, err
+				}
 			}
 		}
 	}
+	if err := ctx.Err(); err != nil {
+		// The validators stopped; what they had not handed over is not
+		// stored. Rows up to the last flush are.
+		return nil, fmt.Errorf("import %s: %w; rows up to %d are stored; run the same import again to resume", source, err, st.lastStored)
+	}
+	// Every row read before a read error is stored first.
 	if err := st.flush(ctx); err != nil {
 		return nil, err
+	}
+	if err := readErr(); err != nil {
+		return nil, fmt.Errorf("import %s row %d: %w", source, cr.LastRow()+1, err)
 	}
 	run := st.run
 	run.FinishedAt = im.now()
@@ -160,7 +170,7 @@ func (im *Importer) Import(ctx context.Context, c *Campaign, r io.Reader, opt Im
 		return nil, fmt.Errorf("import %s: record import run (every row up to %d is stored): %w", source, cr.LastRow(), err)
 	}
 	st.log.Info("import finished", "read", run.Read, "accepted", run.Accepted, "rejected", run.Rejected,
-		"warnings", run.Warnings, "duplicates", run.Duplicates, "bytes", counter.n,
+		"warnings", run.Warnings, "duplicates", run.Duplicates, "bytes", counter.n.Load(),
 		"duration", run.FinishedAt.Sub(run.StartedAt))
 	return run, nil
 }
@@ -193,6 +203,7 @@ type importState struct {
 	rejects    []Reject
 	firstRow   int // first row of the current batch (0 = none yet)
 	lastRow    int
+	lastStored int // the last row of the last batch stored
 	rejectsCSV *csv.Writer
 }
 
@@ -259,6 +270,7 @@ func (st *importState) flush(ctx context.Context) error {
 		}
 	}
 	st.log.Debug("import batch stored", "from_row", from, "to_row", to, "contacts", len(st.batch), "rejects", len(st.rejects))
+	st.lastStored = to
 	clear(st.batch)
 	st.batch = st.batch[:0]
 	clear(st.rejects)
@@ -277,7 +289,7 @@ func (st *importState) flushReport() error {
 		}
 	}
 	if st.opt.Progress != nil {
-		st.opt.Progress(st.counter.n)
+		st.opt.Progress(st.counter.n.Load())
 	}
 	return nil
 }
@@ -328,12 +340,12 @@ func (st *importState) stopIfCancelled(ctx context.Context, cur *Campaign, now t
 // importCountingReader counts the bytes read from the input, for Progress.
 type importCountingReader struct {
 	r io.Reader
-	n int64
+	n atomic.Int64 // read by the importer while the reader goroutine counts
 }
 
 func (c *importCountingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
-	c.n += int64(n)
+	c.n.Add(int64(n))
 	return n, err
 }
 
@@ -733,6 +745,100 @@ func (cr *ContactReader) Next() (*ImportRow, error) {
 			continue
 		}
 		return cr.row(rec), nil
+	}
+}
+
+// validatedChunk is a run of consecutive records and, once validated,
+// their rows.
+type validatedChunk struct {
+	recs []csvRecord
+	rows chan []*ImportRow // receives the rows once, then is done with
+}
+
+// importChunk is how many records a validator takes at a time.
+const importChunk = 256
+
+// validated reads the records on one goroutine and validates them on n
+// (normalising phone numbers with libphonenumber is most of an import's
+// own CPU), and hands the rows back in file order, a chunk at a time.
+// Validation runs ahead of the store by a few chunks, so it overlaps the
+// store's writes, and memory stays bounded whatever the file's size. The
+// channel closes after the last row or at the first read error, which
+// err then reports; blank rows are left out, as Next leaves them. Ending
+// ctx stops the goroutines. cr must not be read otherwise meanwhile.
+func (cr *ContactReader) validated(ctx context.Context, n int) (<-chan []*ImportRow, func() error) {
+	n = max(1, n)
+	work := make(chan *validatedChunk, n)
+	order := make(chan *validatedChunk, 2*n)
+	out := make(chan []*ImportRow)
+	var readErr error
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			for c := range work {
+				rows := make([]*ImportRow, 0, len(c.recs))
+				for _, rec := range c.recs {
+					if !rec.Blank {
+						rows = append(rows, cr.row(rec))
+					}
+				}
+				c.rows <- rows
+			}
+		})
+	}
+	go func() { // read
+		defer close(order)
+		defer close(work)
+		for {
+			c := &validatedChunk{rows: make(chan []*ImportRow, 1)}
+			for len(c.recs) < importChunk {
+				rec, err := cr.rec.Next()
+				if err != nil {
+					if !errors.Is(err, io.EOF) {
+						readErr = err
+					}
+					break
+				}
+				c.recs = append(c.recs, rec)
+			}
+			if len(c.recs) > 0 {
+				select {
+				case order <- c:
+				case <-ctx.Done():
+					return
+				}
+				select {
+				case work <- c:
+				case <-ctx.Done():
+					return
+				}
+			}
+			if len(c.recs) < importChunk {
+				return
+			}
+		}
+	}()
+	go func() { // hand over in order
+		defer close(out)
+		for c := range order {
+			var rows []*ImportRow
+			select {
+			case rows = <-c.rows:
+			case <-ctx.Done():
+				return
+			}
+			select {
+			case out <- rows:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	return out, func() error {
+		<-done // the reader has finished (work is closed) and the validators with it
+		return readErr
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -686,7 +687,7 @@ func TestImportStoreFailureResumes(t *testing.T) {
 type importTestRows struct {
 	n, next int
 	buf     []byte
-	read    int64
+	read    atomic.Int64 // the import reads on a goroutine of its own
 }
 
 func (r *importTestRows) Read(p []byte) (int, error) {
@@ -703,7 +704,7 @@ func (r *importTestRows) Read(p []byte) (int, error) {
 	}
 	n := copy(p, r.buf)
 	r.buf = r.buf[n:]
-	r.read += int64(n)
+	r.read.Add(int64(n))
 	return n, nil
 }
 
@@ -714,7 +715,7 @@ func TestImportStreams(t *testing.T) {
 	var readAtFirstBatch int64 = -1
 	st.onImport = func(call int) {
 		if call == 1 {
-			readAtFirstBatch = src.read
+			readAtFirstBatch = src.read.Load()
 		}
 	}
 	var progress []int64
@@ -726,14 +727,14 @@ func TestImportStreams(t *testing.T) {
 	if run.Accepted != rows {
 		t.Fatalf("run %+v", run)
 	}
-	if readAtFirstBatch <= 0 || readAtFirstBatch > src.read/2 {
-		t.Errorf("first batch stored after reading %d of %d bytes: the import does not stream", readAtFirstBatch, src.read)
+	if readAtFirstBatch <= 0 || readAtFirstBatch > src.read.Load()/2 {
+		t.Errorf("first batch stored after reading %d of %d bytes: the import does not stream", readAtFirstBatch, src.read.Load())
 	}
 	if m := slices.Max(st.batchSizes); m > batch || len(st.batchSizes) != rows/batch {
 		t.Errorf("batches %v", st.batchSizes)
 	}
-	if len(progress) < rows/batch || !slices.IsSorted(progress) || progress[len(progress)-1] != src.read {
-		t.Errorf("progress %v, want a rising count ending at %d", progress, src.read)
+	if len(progress) < rows/batch || !slices.IsSorted(progress) || progress[len(progress)-1] != src.read.Load() {
+		t.Errorf("progress %v, want a rising count ending at %d", progress, src.read.Load())
 	}
 }
 

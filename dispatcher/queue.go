@@ -103,6 +103,19 @@ func JobsOf(ds []Delivery, size int) []Job {
 	return jobs
 }
 
+// ItemJobs groups items of one campaign and channel, in order, into jobs of
+// at most size items each.
+func ItemJobs(campaignID int64, k ChannelKind, items []JobItem, size int) []Job {
+	if size <= 0 {
+		size = DefaultBatchSize
+	}
+	jobs := make([]Job, 0, (len(items)+size-1)/size)
+	for start := 0; start < len(items); start += size {
+		jobs = append(jobs, Job{CampaignID: campaignID, Channel: k, Items: items[start:min(start+size, len(items)):min(start+size, len(items))]})
+	}
+	return jobs
+}
+
 // DefaultBatchSize is how many deliveries one job carries when nothing else
 // is configured: enough to pay the per-job queue and ledger round trips
 // once per hundred notices, few enough that a batch is sent in well under

@@ -78,8 +78,9 @@ type Store interface {
 	// appended: the outcome's event records the send.
 	Claim(ctx context.Context, c Claim) ([]Claimed, error)
 	// PendingAfter returns up to limit of a campaign's pending deliveries on
-	// channel k with IDs above afterID, in ID order: the feeder's page.
-	PendingAfter(ctx context.Context, campaignID int64, k ChannelKind, afterID int64, limit int) ([]Delivery, error)
+	// channel k with IDs above afterID, in ID order, as job items: the
+	// feeder's page, which needs nothing else of them.
+	PendingAfter(ctx context.Context, campaignID int64, k ChannelKind, afterID int64, limit int) ([]JobItem, error)
 	// Deliveries pages through a campaign's deliveries in the given states
 	// in ID order, starting after afterID; updatedBefore, if not zero,
 	// keeps only rows last changed before it.

@@ -5,6 +5,8 @@ import (
 	"net/mail"
 	"regexp"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"unicode"
 	"unicode/utf8"
 
@@ -320,12 +322,33 @@ func NormalizeLocale(s string) (string, error) {
 	if key == "" {
 		return "", localeError()
 	}
-	t, err := language.Parse(key)
-	if err != nil {
+	// A list holds a handful of distinct languages in millions of rows:
+	// parse each once.
+	if v, ok := parsedLocales.Load(key); ok {
+		if v == "" {
+			return "", localeError()
+		}
+		return v.(string), nil
+	}
+	tag := ""
+	if t, err := language.Parse(key); err == nil {
+		tag = strings.ToLower(t.String())
+	}
+	if len(key) <= 35 && parsedCount.Add(1) <= 1000 { // bounded: a file of garbage must not grow it
+		parsedLocales.Store(key, tag)
+	}
+	if tag == "" {
 		return "", localeError()
 	}
-	return strings.ToLower(t.String()), nil
+	return tag, nil
 }
+
+// parsedLocales caches NormalizeLocale's parses ("" for a bad tag), at
+// most a thousand.
+var (
+	parsedLocales sync.Map
+	parsedCount   atomic.Int64
+)
 
 func localeError() *Error {
 	return Errorf(EINVALID, "language is not a language tag: use a code such as nb, nn, nl, en or en-GB, or leave it empty for the campaign's default")

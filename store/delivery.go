@@ -217,14 +217,19 @@ var claimableStates = stateList(dispatcher.StatePending, dispatcher.StateQueued)
 // PendingAfter returns up to limit of a campaign's pending deliveries on
 // channel k with IDs above afterID, in ID order (the deliveries_pending
 // partial index).
-func (s *DB) PendingAfter(ctx context.Context, campaignID int64, k dispatcher.ChannelKind, afterID int64, limit int) ([]dispatcher.Delivery, error) {
+func (s *DB) PendingAfter(ctx context.Context, campaignID int64, k dispatcher.ChannelKind, afterID int64, limit int) ([]dispatcher.JobItem, error) {
 	if limit <= 0 {
 		limit = defaultPage
 	}
 	limit = min(limit, maxPage)
-	out, err := collectDeliveries(s.reader().query(ctx, `SELECT `+deliveryCols+` FROM deliveries
+	rows, err := s.reader().query(ctx, `SELECT id, generation FROM deliveries
 		WHERE campaign_id = ? AND channel = ? AND state = '`+string(dispatcher.StatePending)+`' AND id > ?
-		ORDER BY id LIMIT ?`, campaignID, string(k), afterID, limit))
+		ORDER BY id LIMIT ?`, campaignID, string(k), afterID, limit)
+	out, err := collect(rows, err, func(r *sql.Rows) (dispatcher.JobItem, error) {
+		var it dispatcher.JobItem
+		err := r.Scan(&it.DeliveryID, &it.Generation)
+		return it, err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("store: pending %s deliveries of campaign %d: %w", k, campaignID, err)
 	}

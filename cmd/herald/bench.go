@@ -243,6 +243,7 @@ type benchRun struct {
 	res      benchResult
 	dir      string // CSV, reject report, worker logs
 	dbURL    string
+	appName  string // application_name of this run's database connections
 	postgres bool
 	fresh    bool // the ledger was made for this run and goes with it
 	st       *store.DB
@@ -257,6 +258,7 @@ type benchRun struct {
 }
 
 func (a *app) runBench(ctx context.Context, opt benchOptions, cmdline string) (err error) {
+	tuneGC(a.getenv) // the bench imports as `herald import` does
 	r := &benchRun{a: a, opt: opt, log: a.stderr}
 	r.res.Date = time.Now().UTC().Format(time.RFC3339)
 	r.res.Command = cmdline
@@ -447,6 +449,20 @@ func (r *benchRun) openLedger(ctx context.Context) error {
 	} else {
 		r.dbURL, r.postgres = given, isPostgresURL(given)
 	}
+	if r.postgres {
+		// The run's own connections carry a name, so that the CPU time
+		// of the PostgreSQL backends serving them can be told from that of
+		// other clients of the same server (pgBackendsCPU).
+		r.appName = "herald-bench-" + randomHex(4)
+		u, err := url.Parse(r.dbURL)
+		if err != nil {
+			return fmt.Errorf("bench ledger: the database URL cannot be parsed")
+		}
+		q := u.Query()
+		q.Set("application_name", r.appName)
+		u.RawQuery = q.Encode()
+		r.dbURL = u.String()
+	}
 	r.res.Ledger = redactURL(r.dbURL)
 	if r.postgres {
 		r.res.Database = "postgres"
@@ -552,6 +568,7 @@ func (r *benchRun) importList(ctx context.Context) error {
 	}
 	cpu0, _ := selfCPU()
 	pg0, pgErr := commCPU("postgres")
+	own0, _ := r.pgBackendsCPU(ctx)
 	r.progress("importing %d contacts ...", r.opt.contacts)
 	start := time.Now()
 	run, err := im.Import(ctx, r.camp, f, dispatcher.ImportOptions{Source: "bench.csv", Rejects: rejects})
@@ -570,9 +587,13 @@ func (r *benchRun) importList(ctx context.Context) error {
 		Name: "importer (this process)", PID: os.Getpid(), PeakRSSMB: mb(rss),
 		CPUS: (cpu1 - cpu0).Seconds(), CPUPer1k: per1k((cpu1 - cpu0).Seconds(), run.Read),
 	})
+	if own1, err := r.pgBackendsCPU(ctx); err == nil {
+		s := backendsDelta(own0, own1).Seconds()
+		r.res.Processes = append(r.res.Processes, benchProcess{Name: "postgres backends of the import", CPUS: s, CPUPer1k: per1k(s, run.Read)})
+	}
 	if pg1, err := commCPU("postgres"); err == nil && pgErr == nil && r.postgres {
 		s := (pg1 - pg0).Seconds()
-		r.res.Processes = append(r.res.Processes, benchProcess{Name: "postgres during the import", CPUS: s, CPUPer1k: per1k(s, run.Read)})
+		r.res.Processes = append(r.res.Processes, benchProcess{Name: "postgres, whole server, import", CPUS: s, CPUPer1k: per1k(s, run.Read)})
 	}
 	r.progress("imported %d rows in %.2fs: %.0f rows/s (accepted %d, rejected %d, warnings %d)",
 		run.Read, r.res.ImportS, r.res.ImportPerS, run.Accepted, run.Rejected, run.Warnings)
@@ -638,6 +659,7 @@ func (r *benchRun) dispatch(ctx context.Context) error {
 	}
 	commits0, commitsErr := r.pgCommits(ctx)
 	pgCPU0, pgErr := commCPU("postgres")
+	own0, _ := r.pgBackendsCPU(ctx)
 	mach0, _ := machineCPU()
 	cpu0, _ := selfCPU()
 	if err := resetPeakRSS(); err != nil {
@@ -670,6 +692,7 @@ func (r *benchRun) dispatch(ctx context.Context) error {
 	// Costs up to the last delivery, before anything is stopped.
 	mach1, _ := machineCPU()
 	pgCPU1, _ := commCPU("postgres")
+	own1, ownErr := r.pgBackendsCPU(ctx)
 	peak := sampler()
 	var redis1 redisCounters
 	if !r.b.Embedded() {
@@ -745,9 +768,13 @@ func (r *benchRun) dispatch(ctx context.Context) error {
 	if err := r.ledgerActivity(ctx); err != nil {
 		r.note("ledger activity not read: %v", err)
 	}
+	if ownErr == nil {
+		s := backendsDelta(own0, own1).Seconds()
+		r.res.Processes = append(r.res.Processes, benchProcess{Name: "postgres backends of the run", CPUS: s, CPUPer1k: per1k(s, msgs)})
+	}
 	if pgErr == nil && r.postgres {
 		s := (pgCPU1 - pgCPU0).Seconds()
-		r.res.Processes = append(r.res.Processes, benchProcess{Name: "postgres (all its processes)", CPUS: s, CPUPer1k: per1k(s, msgs)})
+		r.res.Processes = append(r.res.Processes, benchProcess{Name: "postgres, whole server", CPUS: s, CPUPer1k: per1k(s, msgs)})
 	}
 	if mach1.total > 0 {
 		r.res.MachineCPUBusyPct = 100 * mach0.busy(mach1)
@@ -787,8 +814,8 @@ func (r *benchRun) enqueueProbe(ctx context.Context) error {
 			if len(ds) == 0 {
 				break
 			}
-			after = ds[len(ds)-1].ID
-			n, err := q.Enqueue(ctx, dispatcher.JobsOf(ds, size)...)
+			after = ds[len(ds)-1].DeliveryID
+			n, err := q.Enqueue(ctx, dispatcher.ItemJobs(r.camp.ID, k, ds, size)...)
 			if err != nil {
 				stopProfile()
 				return fmt.Errorf("bench enqueue: %w", err)
@@ -963,6 +990,47 @@ func (r *benchRun) redisStats(ctx context.Context) redisCounters {
 	sys, _ := infoSeconds(info, "used_cpu_sys")
 	c.cpu = u + sys
 	return c
+}
+
+// pgBackendsCPU reads the CPU time used so far by each PostgreSQL backend
+// serving one of this run's connections (application_name), by pid. The
+// difference of two readings (backends new in the second count from zero)
+// is the database work of this run alone, whatever else the server does;
+// PostgreSQL's shared processes (WAL writer, checkpointer) are left out.
+func (r *benchRun) pgBackendsCPU(ctx context.Context) (map[int]time.Duration, error) {
+	if !r.postgres {
+		return nil, errors.ErrUnsupported
+	}
+	db, err := sql.Open("pgx", r.dbURL)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	rows, err := db.QueryContext(ctx, "SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()", r.appName)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[int]time.Duration{}
+	for rows.Next() {
+		var pid int
+		if err := rows.Scan(&pid); err != nil {
+			return nil, err
+		}
+		if cpu, err := pidCPU(pid); err == nil {
+			out[pid] = cpu
+		}
+	}
+	return out, rows.Err()
+}
+
+// backendsDelta is the CPU time the backends of after used since before.
+func backendsDelta(before, after map[int]time.Duration) time.Duration {
+	var d time.Duration
+	for pid, cpu := range after {
+		d += cpu - before[pid]
+	}
+	return d
 }
 
 // pgCommits reads the database's committed transactions so far (every

@@ -105,3 +105,16 @@ func procPeakRSS(pid int) (int64, error) {
 	}
 	return procStatusBytes(string(b), "VmHWM")
 }
+
+// pidCPU returns the CPU time process pid has used so far.
+func pidCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, fmt.Errorf("read stat of process %d: %w", pid, err)
+	}
+	_, t, err := procStatCPU(string(b))
+	if err != nil {
+		return 0, err
+	}
+	return time.Duration(t) * time.Second / clockTicks, nil
+}

@@ -17,6 +17,7 @@ func resetPeakRSS() error                   { return errors.ErrUnsupported }
 func selfCPU() (time.Duration, error)       { return 0, errors.ErrUnsupported }
 func machineCPU() (cpuTimes, error)         { return cpuTimes{}, errors.ErrUnsupported }
 func commCPU(string) (time.Duration, error) { return 0, errors.ErrUnsupported }
+func pidCPU(int) (time.Duration, error)     { return 0, errors.ErrUnsupported }
 func setParentDeathSignal(*exec.Cmd)        {}
 func procPeakRSS(int) (int64, error)        { return 0, errors.ErrUnsupported }
 

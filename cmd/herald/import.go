@@ -32,6 +32,7 @@ and reason; importing the same file again adds nothing.`,
 		Args: exactArgs(1, "give the CSV file to import"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
+			tuneGC(a.getenv) // an import allocates per row, as a worker does per message
 			if campaign == "" {
 				return usageError{fmt.Errorf("give --campaign NAME")}
 			}

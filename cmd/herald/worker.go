@@ -95,13 +95,13 @@ func reconcileEvery(b *queue.Backend) time.Duration {
 	return 15 * time.Second
 }
 
-// Garbage collection of a worker. A worker's live heap is small (compiled
-// templates, a few batches in flight) and it allocates per message, so
-// Go's default (collect when the heap doubles) spent about a tenth of a
-// worker's CPU collecting, measured with `herald bench`. A worker lets
-// the heap grow to five times the live data instead, and under a soft
-// limit that keeps it well within the 200 MB a worker may take. GOGC and
-// GOMEMLIMIT, when set, win.
+// Garbage collection of a worker and an import. Their live heaps are
+// small (compiled templates and a few batches in flight; a few batches of
+// rows) and they allocate per message or row, so Go's default (collect
+// when the heap doubles) spent about a tenth of their CPU collecting,
+// measured with `herald bench`. They let the heap grow to five times the
+// live data instead, under a soft limit that keeps them well within the
+// 200 MB each may take. GOGC and GOMEMLIMIT, when set, win.
 const (
 	workerGCPercent  = 400
 	workerSoftMemory = 150 << 20

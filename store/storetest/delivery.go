@@ -451,17 +451,17 @@ func testPendingAfter(t *testing.T, s dispatcher.Store) {
 			break
 		}
 		for _, x := range page {
-			if x.State != dispatcher.StatePending || x.Channel != dispatcher.Email || x.CampaignID != c.ID {
+			if x.Generation != 0 {
 				t.Errorf("PendingAfter returned %+v", x)
 			}
-			got = append(got, x.ID)
+			got = append(got, x.DeliveryID)
 		}
-		after = page[len(page)-1].ID
+		after = page[len(page)-1].DeliveryID
 	}
 	if !reflect.DeepEqual(got, emails) {
 		t.Errorf("pending e-mails = %v, want %v", got, emails)
 	}
-	if page, err := s.PendingAfter(ctx, c.ID, dispatcher.SMS, 0, 10); err != nil || len(page) != 1 || page[0].ID != smsID {
+	if page, err := s.PendingAfter(ctx, c.ID, dispatcher.SMS, 0, 10); err != nil || len(page) != 1 || page[0].DeliveryID != smsID {
 		t.Errorf("pending SMS = %+v, %v; want %d", page, err, smsID)
 	}
 }
