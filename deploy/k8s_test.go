@@ -312,7 +312,8 @@ func TestKubernetesBase(t *testing.T) {
 		}
 	}
 
-	// The worker autoscaler: queue depth, on the worker Deployment.
+	// The worker autoscaler: notices waiting in the ledger, on the worker
+	// Deployment (Redis holds only a window of jobs).
 	hpa := m.hpas["herald-worker"]
 	if hpa == nil {
 		t.Fatal("no HorizontalPodAutoscaler herald-worker")
@@ -324,9 +325,9 @@ func TestKubernetesBase(t *testing.T) {
 		t.Errorf("autoscaler replicas %v..%d", deref(hpa.Spec.MinReplicas), hpa.Spec.MaxReplicas)
 	}
 	if len(hpa.Spec.Metrics) != 1 || hpa.Spec.Metrics[0].Type != autoscalingv2.ExternalMetricSourceType ||
-		hpa.Spec.Metrics[0].External.Metric.Name != "herald_queue_pending" ||
+		hpa.Spec.Metrics[0].External.Metric.Name != "herald_notices_waiting" ||
 		hpa.Spec.Metrics[0].External.Target.Type != autoscalingv2.AverageValueMetricType {
-		t.Errorf("autoscaler metrics %+v, want the External metric herald_queue_pending as an average per worker", hpa.Spec.Metrics)
+		t.Errorf("autoscaler metrics %+v, want the External metric herald_notices_waiting as an average per worker", hpa.Spec.Metrics)
 	}
 
 	// The hourly reconcile.
@@ -594,8 +595,8 @@ func TestKubernetesKEDA(t *testing.T) {
 		t.Fatal("ScaledObject has no trigger")
 	}
 	for _, tr := range so.Spec.Triggers {
-		if tr.Type != "prometheus" || !strings.Contains(tr.Metadata["query"], "herald_queue_tasks") || tr.Metadata["threshold"] == "" || tr.Metadata["serverAddress"] == "" {
-			t.Errorf("trigger %+v: want a Prometheus query of herald_queue_tasks with a threshold", tr)
+		if tr.Type != "prometheus" || !strings.Contains(tr.Metadata["query"], "herald_deliveries") || tr.Metadata["threshold"] == "" || tr.Metadata["serverAddress"] == "" {
+			t.Errorf("trigger %+v: want a Prometheus query of herald_deliveries with a threshold", tr)
 		}
 	}
 }
