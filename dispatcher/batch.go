@@ -188,8 +188,13 @@ func (b *batch) sendOne(ctx context.Context, it *item) {
 		it.later(b.w.now().Add(wait), false, "", "held back by a rate limit")
 		return
 	}
+	start := time.Now()
 	rcpt, sendErr := b.ch.Send(ctx, it.msg)
+	took := time.Since(start)
 	release()
+	if o := b.w.Observer; o != nil {
+		defer func() { o.ObserveSend(b.job.Channel, it.out.To, took) }()
+	}
 	if sendErr == nil {
 		it.settle(StateSent, rcpt.ProviderID, rcpt.Code, rcpt.Detail, false)
 		return

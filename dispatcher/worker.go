@@ -61,6 +61,8 @@ type Worker struct {
 	// provider's longer Retry-After wins.
 	RetryBase time.Duration
 	RetryCap  time.Duration
+	// Observer, when set, is told of every send: for metrics.
+	Observer SendObserver
 
 	mu    sync.Mutex
 	cache map[int64]*campaignEntry
@@ -81,6 +83,14 @@ const (
 	// DefaultRetryCap caps the back-off.
 	DefaultRetryCap = 10 * time.Minute
 )
+
+// SendObserver learns how long each send to a provider took and how it
+// ended (the delivery's state after it: sent, bounced_hard, failed,
+// suppressed, or queued to be tried again). Implementations must be safe
+// for concurrent use and quick: they run on the send path.
+type SendObserver interface {
+	ObserveSend(k ChannelKind, outcome State, d time.Duration)
+}
 
 type campaignEntry struct {
 	mu      sync.Mutex

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"database/sql"
@@ -174,6 +175,7 @@ type benchResult struct {
 	LatencyP99Ms   float64 `json:"latency_p99_ms"`
 	SendP50Ms      float64 `json:"send_p50_ms"`
 	SendP99Ms      float64 `json:"send_p99_ms"`
+	SendSamples    int64   `json:"send_samples"`
 	LatencySamples int     `json:"latency_samples"`
 	WorkerRSSMB    float64 `json:"worker_rss_mb"` // the largest worker's peak
 
@@ -733,6 +735,9 @@ func (r *benchRun) dispatch(ctx context.Context) error {
 	if err := r.readLedger(ctx, launchAt); err != nil {
 		return err
 	}
+	if err := r.readSendDurations(); err != nil {
+		r.note("send durations not read from the worker logs: %v", err)
+	}
 	msgs := r.res.Messages
 	if r.b.Embedded() {
 		r.res.WorkerRSSMB = mb(endRSS)
@@ -1206,6 +1211,44 @@ func (r *benchRun) readLedger(ctx context.Context, launchAt time.Time) error {
 	return nil
 }
 
+// readSendDurations merges the send-duration histograms the worker
+// processes logged as they stopped (workerMetrics.summary) into the
+// median and 99th percentile of one message's send.
+func (r *benchRun) readSendDurations() error {
+	var lists []string
+	for _, w := range r.workers {
+		f, err := os.Open(w.logPath)
+		if err != nil {
+			return err
+		}
+		sc := bufio.NewScanner(f)
+		sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+		for sc.Scan() {
+			var rec struct {
+				Msg     string `json:"msg"`
+				Buckets string `json:"buckets"`
+			}
+			if json.Unmarshal(sc.Bytes(), &rec) == nil && rec.Msg == sendSummaryMsg {
+				lists = append(lists, rec.Buckets)
+			}
+		}
+		err = sc.Err()
+		f.Close()
+		if err != nil {
+			return err
+		}
+	}
+	if len(lists) == 0 {
+		return errors.New("no worker logged its send durations")
+	}
+	qs, n, err := latencySummary(lists, 0.50, 0.99)
+	if err != nil {
+		return err
+	}
+	r.res.SendP50Ms, r.res.SendP99Ms, r.res.SendSamples = ms(qs[0]), ms(qs[1]), n
+	return nil
+}
+
 // percentile returns the q-quantile of xs (nearest rank); it sorts xs.
 func percentile(xs []time.Duration, q float64) time.Duration {
 	if len(xs) == 0 {
@@ -1266,8 +1309,8 @@ func (r *benchRun) report() error {
 		fmt.Fprintf(out, "enqueue   %9d deliveries %6.2fs  %9.0f deliveries/s in %d jobs (all at once, no window)\n", res.Tasks, res.EnqueueS, res.EnqueuePerS, res.EnqueueJobs)
 		fmt.Fprintf(out, "dispatch  %9d messages %8.2fs  %9.0f messages/s  %s\n", res.Messages, res.DispatchS, res.DispatchPerS, target(res.DispatchPerS >= 15_000, "≥ 15,000/s"))
 		fmt.Fprintf(out, "          %d workers × %d, machine CPU %.0f %% busy\n", res.Workers, res.Concurrency, res.MachineCPUBusyPct)
-		fmt.Fprintf(out, "latency   launch→sent p50 %.0f ms, p99 %.0f ms (%d samples); one send p50 %.1f ms, p99 %.1f ms\n",
-			res.LatencyP50Ms, res.LatencyP99Ms, res.LatencySamples, res.SendP50Ms, res.SendP99Ms)
+		fmt.Fprintf(out, "latency   launch→sent p50 %.0f ms, p99 %.0f ms (%d samples); one send p50 %.2f ms, p99 %.2f ms (%d sends)\n",
+			res.LatencyP50Ms, res.LatencyP99Ms, res.LatencySamples, res.SendP50Ms, res.SendP99Ms, res.SendSamples)
 		fmt.Fprintf(out, "worker    peak RSS %.0f MB                                  %s\n", res.WorkerRSSMB, target(res.WorkerRSSMB <= 200, "≤ 200 MB"))
 		if res.RedisBytesPerTask > 0 {
 			fmt.Fprintf(out, "redis     %.1f B per queued delivery with all %d queued (%.0f B per job)   %s\n",

@@ -53,11 +53,15 @@ type Config struct {
 	RateSMS           float64 // HERALD_RATE_SMS: SMS per second across all workers: the Twilio account's throughput
 	DomainConcurrency int     // HERALD_EMAIL_DOMAIN_CONCURRENCY: e-mails in flight to one recipient domain (0 = unlimited)
 
-	Concurrency int           // HERALD_WORKER_CONCURRENCY (default 20)
-	BatchSize   int           // HERALD_BATCH_SIZE: deliveries per queued job (default 100)
-	QueueWindow int           // HERALD_QUEUE_WINDOW: jobs per channel kept ready in Redis (default 64)
-	MaxRetry    int           // HERALD_MAX_RETRY (default 8)
-	StaleAfter  time.Duration // HERALD_STALE_AFTER: when a delivery stuck in sending is resent (default 10m)
+	Concurrency int // HERALD_WORKER_CONCURRENCY (default 20)
+	// WorkerMetricsAddr is HERALD_WORKER_METRICS_ADDR: where a worker
+	// serves its own Prometheus metrics (send durations and outcomes);
+	// empty serves none.
+	WorkerMetricsAddr string
+	BatchSize         int           // HERALD_BATCH_SIZE: deliveries per queued job (default 100)
+	QueueWindow       int           // HERALD_QUEUE_WINDOW: jobs per channel kept ready in Redis (default 64)
+	MaxRetry          int           // HERALD_MAX_RETRY (default 8)
+	StaleAfter        time.Duration // HERALD_STALE_AFTER: when a delivery stuck in sending is resent (default 10m)
 }
 
 // loadConfig reads the environment through getenv (os.Getenv in main).
@@ -84,6 +88,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		IMAPUsername:         getenv("HERALD_IMAP_USERNAME"),
 		IMAPMailbox:          getenv("HERALD_IMAP_MAILBOX"),
 		IMAPTLS:              getenv("HERALD_IMAP_TLS"),
+		WorkerMetricsAddr:    getenv("HERALD_WORKER_METRICS_ADDR"),
 	}
 	var err error
 	if c.SMTPPassword, err = secret(getenv, "HERALD_SMTP_PASSWORD"); err != nil {
@@ -246,6 +251,7 @@ func (c Config) Redacted() [][2]string {
 		{"HERALD_RATE_SMS", strconv.FormatFloat(c.RateSMS, 'f', -1, 64)},
 		{"HERALD_EMAIL_DOMAIN_CONCURRENCY", strconv.Itoa(c.DomainConcurrency)},
 		{"HERALD_WORKER_CONCURRENCY", strconv.Itoa(c.Concurrency)},
+		{"HERALD_WORKER_METRICS_ADDR", c.WorkerMetricsAddr},
 		{"HERALD_BATCH_SIZE", strconv.Itoa(c.BatchSize)},
 		{"HERALD_QUEUE_WINDOW", strconv.Itoa(c.QueueWindow)},
 		{"HERALD_MAX_RETRY", strconv.Itoa(c.MaxRetry)},

@@ -136,7 +136,9 @@ func workerShape(concurrency int) (jobs, parallel int) {
 func runWorkers(ctx context.Context, a *app, st dispatcher.Store, b *queue.Backend, chans map[dispatcher.ChannelKind]dispatcher.Channel, n, concurrency int, every time.Duration) error {
 	q := queue.NewClient(b, queue.ClientConfig{MaxRetry: a.cfg.MaxRetry, Logger: a.logger})
 	jobs, parallel := workerShape(concurrency)
-	handler := &dispatcher.Worker{Store: st, Queue: q, Channels: chans, Logger: a.logger,
+	metrics := newWorkerMetrics()
+	defer metrics.summary(a.logger)
+	handler := &dispatcher.Worker{Store: st, Queue: q, Channels: chans, Logger: a.logger, Observer: metrics,
 		Parallel: parallel, MaxRetry: a.cfg.MaxRetry, RetryBase: a.retryBase,
 		Pacer: queue.NewRateLimiter(b.Redis(), b.Namespace()),
 		Pacing: dispatcher.Pacing{
@@ -152,9 +154,17 @@ func runWorkers(ctx context.Context, a *app, st dispatcher.Store, b *queue.Backe
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	errs := make(chan error, n+1)
+	errs := make(chan error, n+2)
 	wg.Go(func() { errs <- rec.Loop(ctx, every) })
 	wg.Go(func() { feeder.Loop(ctx, feedEvery) })
+	if addr := a.cfg.WorkerMetricsAddr; addr != "" {
+		wg.Go(func() {
+			if err := metrics.serve(ctx, addr, a.logger); err != nil {
+				errs <- err
+				cancel()
+			}
+		})
+	}
 	for i := 0; i < n; i++ {
 		w := queue.NewWorker(b, handler, queue.WorkerConfig{
 			Concurrency: jobs, Channels: weights, Logger: a.logger,
