@@ -42,6 +42,7 @@ type benchOptions struct {
 	contacts    int
 	workers     int
 	concurrency int
+	batchSize   int
 	keep        bool
 	importOnly  bool
 	json        bool
@@ -103,6 +104,9 @@ in-process worker with the embedded Redis). Read them with
 			if opt.concurrency < 0 || opt.samples < 1 {
 				return usageError{fmt.Errorf("--concurrency must not be negative and --latency-samples must be positive")}
 			}
+			if opt.batchSize < 0 || opt.batchSize > 10000 {
+				return usageError{fmt.Errorf("--batch-size %d: give 1 to 10000 deliveries per job", opt.batchSize)}
+			}
 			return a.runBench(cmd.Context(), opt, benchCommandLine(cmd))
 		},
 	}
@@ -110,6 +114,7 @@ in-process worker with the embedded Redis). Read them with
 	f.IntVar(&opt.contacts, "contacts", 100_000, "people in the generated list")
 	f.IntVar(&opt.workers, "workers", 2, "worker processes (with real Redis)")
 	f.IntVar(&opt.concurrency, "concurrency", 0, "notices each worker sends at once (default HERALD_WORKER_CONCURRENCY)")
+	f.IntVar(&opt.batchSize, "batch-size", 0, "deliveries per queued job (default HERALD_BATCH_SIZE)")
 	f.BoolVar(&opt.keep, "keep", false, "keep the ledger, the queue keys, the CSV file and the logs")
 	f.BoolVar(&opt.importOnly, "import-only", false, "stop after the import")
 	f.BoolVar(&opt.json, "json", false, "print the results as one JSON object")
@@ -144,6 +149,7 @@ type benchResult struct {
 	Contacts       int          `json:"contacts"`
 	Workers        int          `json:"workers"`
 	Concurrency    int          `json:"concurrency"`
+	BatchSize      int          `json:"batch_size"`
 
 	GenerateS   float64 `json:"generate_s"`
 	CSVBytes    int64   `json:"csv_bytes"`
@@ -383,6 +389,11 @@ func (r *benchRun) setup(ctx context.Context) error {
 	if r.res.Concurrency == 0 {
 		r.res.Concurrency = a.cfg.Concurrency
 	}
+	r.res.BatchSize = r.opt.batchSize
+	if r.res.BatchSize == 0 {
+		r.res.BatchSize = a.cfg.BatchSize
+	}
+	a.cfg.BatchSize = r.res.BatchSize // the enqueue probe's jobs too
 
 	st, err := store.Open(ctx, r.dbURL, store.WithLogger(a.logger))
 	if err != nil {
@@ -1308,7 +1319,7 @@ func (r *benchRun) report() error {
 	if !r.opt.importOnly {
 		fmt.Fprintf(out, "enqueue   %9d deliveries %6.2fs  %9.0f deliveries/s in %d jobs (all at once, no window)\n", res.Tasks, res.EnqueueS, res.EnqueuePerS, res.EnqueueJobs)
 		fmt.Fprintf(out, "dispatch  %9d messages %8.2fs  %9.0f messages/s  %s\n", res.Messages, res.DispatchS, res.DispatchPerS, target(res.DispatchPerS >= 15_000, "≥ 15,000/s"))
-		fmt.Fprintf(out, "          %d workers × %d, machine CPU %.0f %% busy\n", res.Workers, res.Concurrency, res.MachineCPUBusyPct)
+		fmt.Fprintf(out, "          %d workers × %d, jobs of %d, machine CPU %.0f %% busy\n", res.Workers, res.Concurrency, res.BatchSize, res.MachineCPUBusyPct)
 		fmt.Fprintf(out, "latency   launch→sent p50 %.0f ms, p99 %.0f ms (%d samples); one send p50 %.2f ms, p99 %.2f ms (%d sends)\n",
 			res.LatencyP50Ms, res.LatencyP99Ms, res.LatencySamples, res.SendP50Ms, res.SendP99Ms, res.SendSamples)
 		fmt.Fprintf(out, "worker    peak RSS %.0f MB                                  %s\n", res.WorkerRSSMB, target(res.WorkerRSSMB <= 200, "≤ 200 MB"))
@@ -1650,6 +1661,7 @@ func (r *benchRun) startWorkers(ctx context.Context) error {
 		"HERALD_TWILIO_AUTH_TOKEN":  c.TwilioAuthToken,
 		"HERALD_TWILIO_API_URL":     c.TwilioAPIURL,
 		"HERALD_WORKER_CONCURRENCY": strconv.Itoa(r.res.Concurrency),
+		"HERALD_BATCH_SIZE":         strconv.Itoa(r.res.BatchSize),
 		"HERALD_MAX_RETRY":          strconv.Itoa(c.MaxRetry),
 		"HERALD_LOG_LEVEL":          "info",
 		"HERALD_LOG_FORMAT":         "json",
