@@ -1432,7 +1432,6 @@ func loadAverage() float64 {
 func deleteQueueKeys(ctx context.Context, b *queue.Backend, ns string) (int, error) {
 	rdb := b.Redis()
 	n := 0
-	iter := rdb.Scan(ctx, 0, "asynq:{"+ns+"*", 1000).Iterator()
 	batch := make([]string, 0, 1000)
 	flush := func() error {
 		if len(batch) == 0 {
@@ -1445,35 +1444,24 @@ func deleteQueueKeys(ctx context.Context, b *queue.Backend, ns string) (int, err
 		batch = batch[:0]
 		return nil
 	}
-	for iter.Next(ctx) {
-		batch = append(batch, iter.Val())
-		if len(batch) == cap(batch) {
-			if err := flush(); err != nil {
-				return n, err
+	// asynq's keys of the namespace's queues, then herald's own under the
+	// namespace: feed cursors, rate limits.
+	for _, pattern := range []string{"asynq:{" + ns + "*", ns + "*"} {
+		iter := rdb.Scan(ctx, 0, pattern, 1000).Iterator()
+		for iter.Next(ctx) {
+			batch = append(batch, iter.Val())
+			if len(batch) == cap(batch) {
+				if err := flush(); err != nil {
+					return n, err
+				}
 			}
 		}
-	}
-	if err := iter.Err(); err != nil {
-		return n, err
-	}
-	if err := flush(); err != nil {
-		return n, err
-	}
-	// herald's own keys under the namespace: feed cursors, rate limits.
-	iter = rdb.Scan(ctx, 0, ns+"*", 1000).Iterator()
-	for iter.Next(ctx) {
-		batch = append(batch, iter.Val())
-		if len(batch) == cap(batch) {
-			if err := flush(); err != nil {
-				return n, err
-			}
+		if err := iter.Err(); err != nil {
+			return n, err
 		}
-	}
-	if err := iter.Err(); err != nil {
-		return n, err
-	}
-	if err := flush(); err != nil {
-		return n, err
+		if err := flush(); err != nil {
+			return n, err
+		}
 	}
 	var names []any
 	for _, k := range queue.Channels() {
