@@ -71,10 +71,27 @@ func (b *batch) run(ctx context.Context, claimed []Claimed) error {
 		it.out = Transition{DeliveryID: d.ID, From: []State{StateSending}, Generation: d.Generation, Attempt: b.attempt, At: now}
 	}
 	if err := b.prepare(ctx, now); err != nil {
+		// Nothing was sent: hand the claims back so that the job, run
+		// again, can take them, rather than leave them in sending for
+		// the reconciler.
+		b.release(ctx)
 		return err
 	}
 	b.send(ctx)
 	return b.record(ctx)
+}
+
+// release moves the batch's deliveries back from sending to queued, as
+// they were, without an event.
+func (b *batch) release(ctx context.Context) {
+	ts := make([]Transition, len(b.items))
+	for i := range b.items {
+		ts[i] = b.items[i].out
+		ts[i].To, ts[i].NoEvent, ts[i].Code, ts[i].Diagnostic, ts[i].Address = StateQueued, true, "", "", ""
+	}
+	if _, _, err := b.w.Store.Transitions(context.WithoutCancel(ctx), ts, nil); err != nil {
+		b.log.Warn("could not hand claims back; the reconciler takes them after StaleAfter", "deliveries", len(ts), "err", err)
+	}
 }
 
 // prepare settles what can be settled without sending — no address, not
@@ -250,9 +267,22 @@ func (b *batch) record(ctx context.Context) error {
 	}
 	follow, err := planFallbacks(ctx, b.w.Store, b.camp, fall, now)
 	if err != nil {
-		// Nothing is recorded yet: the deliveries stay in sending and the
-		// reconciler sends them again after StaleAfter.
-		return &PermanentError{Err: err}
+		// Record what can be recorded; the deliveries that needed a
+		// fallback stay in sending, and the reconciler tries them again
+		// after StaleAfter, which finds the same outcome and plans the
+		// fallback then.
+		b.log.Warn("could not plan fallbacks; their deliveries wait for the reconciler", "deliveries", len(fall), "err", err)
+		kept := ts[:0]
+		for i := range b.items {
+			if !b.items[i].fallback {
+				kept = append(kept, b.items[i].out)
+			}
+		}
+		ts, follow = kept, nil
+	}
+	recorded := make(map[int64]bool, len(ts))
+	for _, t := range ts {
+		recorded[t.DeliveryID] = true
 	}
 	stale, inserted, err := b.w.recordOutcomes(ctx, ts, follow)
 	if err != nil {
@@ -267,9 +297,8 @@ func (b *batch) record(ctx context.Context) error {
 		// say so loudly for the operator.
 		b.log.Warn("outcomes arrived after their deliveries were reclaimed", "deliveries", len(stale), "first", stale[0])
 	}
-	isStale := make(map[int64]bool, len(stale))
 	for _, id := range stale {
-		isStale[id] = true
+		recorded[id] = false
 	}
 	var (
 		sups    []Suppression
@@ -279,7 +308,7 @@ func (b *batch) record(ctx context.Context) error {
 	)
 	for i := range b.items {
 		it := &b.items[i]
-		if isStale[it.Delivery.ID] {
+		if !recorded[it.Delivery.ID] {
 			continue
 		}
 		counts[it.out.To]++

@@ -384,3 +384,49 @@ func TestReconcilerFullPass(t *testing.T) {
 		t.Errorf("jobs %+v: want one due now and one held until %v", f.q.jobs, later)
 	}
 }
+
+// failingSuppressions is a store whose suppression look-up fails, the
+// first n times.
+type failingSuppressions struct {
+	dispatcher.Store
+	n int
+}
+
+func (s *failingSuppressions) SuppressedAmong(ctx context.Context, k dispatcher.ChannelKind, addrs []string) (map[string]dispatcher.Suppression, error) {
+	if s.n > 0 {
+		s.n--
+		return nil, errors.New("connection reset by peer")
+	}
+	return s.Store.SuppressedAmong(ctx, k, addrs)
+}
+
+// TestWorkerHandsClaimsBackWhenItCannotSend: a batch that fails before
+// anything is sent (the ledger did not answer) leaves its deliveries
+// claimable, not in sending for the reconciler; the job run again sends
+// them.
+func TestWorkerHandsClaimsBackWhenItCannotSend(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st dispatcher.Store) {
+		ctx := context.Background()
+		f := setup(t, st, person("c1@example.no", ""), person("c2@example.no", ""))
+		f.w.Store = &failingSuppressions{Store: st, n: 1}
+		j := f.jobOf(t, dispatcher.Email, "c1@example.no", "c2@example.no")
+		if err := f.w.Handle(ctx, j); err == nil {
+			t.Fatal("the job succeeded although the ledger failed")
+		}
+		for _, a := range []string{"c1@example.no", "c2@example.no"} {
+			d := f.deliveries(t, a)[dispatcher.Email]
+			if d.State != dispatcher.StateQueued || d.Attempt != "" {
+				t.Errorf("%s after the failure: %+v, want queued and unheld", a, d)
+			}
+			if evs, _ := st.Events(ctx, d.ID); statesOf(evs) != "pending" {
+				t.Errorf("%s history %s: the failed run left a trace", a, statesOf(evs))
+			}
+		}
+		if err := f.w.Handle(ctx, j); err != nil {
+			t.Fatal(err)
+		}
+		if f.email.count() != 2 {
+			t.Errorf("sent %d after the job ran again, want 2", f.email.count())
+		}
+	})
+}
