@@ -4,10 +4,13 @@
 // dispatcher.Handler and the *dispatcher.SnoozeError / *dispatcher.PermanentError
 // results, and nothing else.
 //
-// Redis only carries work. The ledger (package store) is the record of who
-// was told what; whatever Redis loses, the dispatcher's reconciler rebuilds
-// from it. So the queue is allowed to be in-memory (the embedded default) and
-// a task ID guards only against enqueuing work that is already in flight.
+// Redis only carries work, and only a window of it: the workers' feeders
+// (dispatcher.Feeder) keep a few dozen jobs per channel queued and top them
+// up from the ledger. The ledger (package store) is the record of who was
+// told what; whatever Redis loses, the feeders and the reconciler rebuild
+// from it. So the queue is allowed to be in-memory (the embedded default),
+// and it does not deduplicate: a job that runs twice finds its deliveries
+// claimed in the ledger and does nothing.
 //
 // # Connecting
 //
@@ -37,14 +40,16 @@
 // asynq keeps them under asynq:{herald:email}:…. A namespace (WithNamespace)
 // lets several herald installations, or concurrent tests, share one Redis.
 //
-// A task's type is send:<channel>; its payload holds IDs only (campaign,
-// contact, delivery, channel, generation) in a compact versioned binary
-// encoding (EncodePayload, DecodePayload), never a name, address or text.
-// Its task ID (TaskID) is built from campaign, contact, channel and
-// generation: enqueuing the same generation again while the task is still in
-// Redis is a no-op counted as present, and a later generation (a deliberate
-// re-send) gets through. Without retention a finished task's ID is free
-// again at once.
+// A task is one job: a batch of up to MaxJobItems deliveries of one
+// campaign on one channel (usually a hundred). Its type is send:<channel>;
+// its payload holds IDs only (campaign, the number of earlier tries, and
+// each delivery's ID and generation) in a compact versioned binary
+// encoding (EncodePayload, DecodePayload), never a name, address or text:
+// about two bytes per delivery. Tasks get asynq's random IDs.
+//
+// Beside asynq's keys the package keeps one string per campaign and channel,
+// <namespace>feed:<campaign>:<channel>, the feeders' cursor (feed.go), and
+// the rate limiter's keys (ratelimit.go).
 //
 // # Results and retries
 //
@@ -54,8 +59,16 @@
 //   - *dispatcher.SnoozeError: run again after After without counting a
 //     failure; the retry counter does not move.
 //   - *dispatcher.PermanentError: archived at once, never retried.
-//   - any other error: retried after an exponential back-off with jitter,
-//     until the job's MaxRetry is used up, then archived.
+//   - any other error (the handler could not do the job at all: the
+//     ledger did not answer): retried after an exponential back-off with
+//     jitter, until the job's MaxRetry is used up, then archived; its
+//     deliveries are still unfinished in the ledger, where the feeder
+//     finds them once the queue is empty.
+//
+// A delivery that fails on its own (an SMTP 4xx) does not fail its job:
+// the worker records it and enqueues it again as a job of its own, held
+// back until its next try (ProcessAt, rounded up to the second, asynq's
+// resolution).
 //
 // Each task is enqueued with one retry more than herald's MaxRetry and the
 // worker enforces herald's limit itself. asynq archives a task whose retry
