@@ -107,11 +107,14 @@ func (r *Reconciler) Run(ctx context.Context, full bool) (ReconcileResult, error
 		if err != nil {
 			return res, fmt.Errorf("reconcile campaign %s: %w", c.Name, err)
 		}
-		left, err := r.Store.CountUnfinished(ctx, c.ID)
+		// Is anything left? One row answers it; a count would read every
+		// unfinished delivery of a campaign of millions, in every worker,
+		// every pass.
+		left, err := r.Store.Deliveries(ctx, DeliveryQuery{CampaignID: c.ID, States: Unfinished, Limit: 1})
 		if err != nil {
 			return res, fmt.Errorf("reconcile campaign %s: %w", c.Name, err)
 		}
-		if left == 0 {
+		if len(left) == 0 {
 			err := r.Store.SetCampaignStatus(ctx, c.ID, []CampaignStatus{CampaignRunning}, CampaignCompleted, r.now())
 			if err != nil && !errors.Is(err, ErrStale) {
 				return res, fmt.Errorf("complete campaign %s: %w", c.Name, err)
