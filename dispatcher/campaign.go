@@ -135,6 +135,13 @@ type Campaign struct {
 	LaunchedAt    time.Time // zero until launched
 	FinishedAt    time.Time // zero until completed or cancelled
 	Settings      Settings
+	// Revision identifies the campaign as the ledger held it when it was
+	// read: its name, reference, locale, policy, sender, status and
+	// settings. Any change to them gives another revision. An update
+	// that carries the revision it started from is a compare-and-set:
+	// the ledger refuses it (ErrStale) when the campaign changed since
+	// (Store.UpdateCampaign, ChangeCampaign). Set by the store; opaque.
+	Revision string
 }
 
 // Validate checks a campaign before it is created.

@@ -1,6 +1,8 @@
 package dispatcher
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -251,4 +253,39 @@ func ParseDeadline(s string, now time.Time) (time.Time, error) {
 		}
 	}
 	return time.Time{}, Errorf(EINVALID, "%q: write a duration such as 72h or 60d, or a time such as 2026-12-01T12:00", s)
+}
+
+// changeAttempts bounds ChangeCampaign's retries: each is one read and one
+// conditional write, and only a campaign changed again between them
+// needs another.
+const changeAttempts = 5
+
+// ChangeCampaign applies change to campaign id as the ledger holds it now
+// and saves it with a compare-and-set on the revision it read, reading
+// and applying again when someone else changed the campaign in between.
+// Herald's own changes (a schedule, why the guard paused a campaign)
+// go through it, so that they never overwrite an operator's edit saved
+// meanwhile, nor an operator's edit theirs. change sees the current
+// campaign, status included, and may refuse with an error, which is
+// returned as is. It returns the campaign as saved.
+func ChangeCampaign(ctx context.Context, st Store, id int64, change func(c *Campaign) error) (*Campaign, error) {
+	for attempt := 1; ; attempt++ {
+		c, err := st.Campaign(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if err := change(c); err != nil {
+			return nil, err
+		}
+		if c.Revision == "" {
+			return nil, fmt.Errorf("change campaign %d: the store gave no revision to compare", id)
+		}
+		err = st.UpdateCampaign(ctx, c, []CampaignStatus{c.Status})
+		if err == nil {
+			return c, nil
+		}
+		if !errors.Is(err, ErrStale) || attempt == changeAttempts {
+			return nil, fmt.Errorf("change campaign %s: %w", c.Name, err)
+		}
+	}
 }

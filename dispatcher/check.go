@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // Problem kinds found by Check.
@@ -44,16 +45,77 @@ type CheckReport struct {
 	SMSSegments int            `json:"sms_segments"`
 	SMSUCS2     int            `json:"sms_ucs2"`
 	Problems    []CheckProblem `json:"problems"`
+	// LastContactID is the highest contact ID checked. Contacts are only
+	// ever added, with higher IDs, so a contact above it is one the check
+	// has not seen: whoever keeps a report to launch by later asks the
+	// ledger for one (Store.Contacts after LastContactID).
+	LastContactID int64 `json:"-"`
 }
 
 // OK reports whether the campaign may be launched.
 func (r *CheckReport) OK() bool { return len(r.Problems) == 0 }
+
+// summaryProblems bounds the problems Summary names.
+const summaryProblems = 5
+
+// Summary is what the check found in one line, for the audit log: the
+// contacts and notices checked and the first few problems. It names no
+// person, only counts, templates and variables.
+func (r *CheckReport) Summary() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d contacts checked", r.Contacts)
+	kinds := make([]string, 0, len(r.Notices))
+	for k := range r.Notices {
+		kinds = append(kinds, string(k))
+	}
+	sort.Strings(kinds)
+	for i, k := range kinds {
+		sep := ", "
+		if i == 0 {
+			sep = "; notices rendered: "
+		}
+		fmt.Fprintf(&b, "%s%s %d", sep, k, r.Notices[ChannelKind(k)])
+	}
+	if r.OK() {
+		b.WriteString("; no problems")
+		return b.String()
+	}
+	n := 0
+	for _, p := range r.Problems {
+		n += p.Count
+	}
+	plural := "kinds"
+	if len(r.Problems) == 1 {
+		plural = "kind"
+	}
+	fmt.Fprintf(&b, "; %d %s of problem, %d in all: ", len(r.Problems), plural, n)
+	for i, p := range r.Problems {
+		if i == summaryProblems {
+			fmt.Fprintf(&b, "; and %d more kinds", len(r.Problems)-i)
+			break
+		}
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		where := string(p.Channel)
+		if p.Locale != "" {
+			where += "/" + p.Locale
+		}
+		fmt.Fprintf(&b, "%s in %s: %s (%d)", p.Kind, where, p.Detail, p.Count)
+	}
+	return b.String()
+}
 
 // CheckOptions tune Check.
 type CheckOptions struct {
 	Workers        int // renderers in parallel; default 4
 	MaxSMSSegments int // default 4
 	ExampleRows    int // rows kept per problem; default 10
+	// Progress, when set, is called with the number of contacts checked
+	// so far after each page of contacts is rendered. It is called from
+	// the renderers, possibly at the same time: it must be safe for
+	// concurrent use and quick.
+	Progress func(checked int64)
 }
 
 // Check renders every contact's notice on every channel of the policy, as
@@ -90,6 +152,7 @@ func Check(ctx context.Context, st Store, c *Campaign, opt CheckOptions) (*Check
 	pages := make(chan []Contact, opt.Workers)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
+	var checked atomic.Int64
 	for range opt.Workers {
 		wg.Add(1)
 		go func() {
@@ -98,6 +161,9 @@ func Check(ctx context.Context, st Store, c *Campaign, opt CheckOptions) (*Check
 			for page := range pages {
 				for i := range page {
 					checkContact(c, notices, &page[i], local, agg, opt.MaxSMSSegments)
+				}
+				if n := checked.Add(int64(len(page))); opt.Progress != nil {
+					opt.Progress(n)
 				}
 			}
 			mu.Lock()
@@ -137,6 +203,7 @@ func Check(ctx context.Context, st Store, c *Campaign, opt CheckOptions) (*Check
 		return nil, readErr
 	}
 	rep.Problems = agg.sorted()
+	rep.LastContactID = after
 	return rep, nil
 }
 

@@ -83,12 +83,10 @@ func (g *guard) check(ctx context.Context, st Store, c *Campaign, now time.Time)
 	if err != nil {
 		return false, fmt.Errorf("guard: pause campaign %s: %w", c.Name, err)
 	}
-	cur, err := st.Campaign(ctx, c.ID)
-	if err != nil {
-		return true, err
-	}
-	cur.Settings.PauseReason = reason
-	if err := st.SetCampaignSettings(ctx, c.ID, cur.Settings); err != nil {
+	if _, err := ChangeCampaign(ctx, st, c.ID, func(cur *Campaign) error {
+		cur.Settings.PauseReason = reason
+		return nil
+	}); err != nil {
 		return true, err
 	}
 	return true, st.Audit(ctx, AuditEntry{At: now, Actor: "guard", Action: "campaign.auto_pause", Subject: c.Name, Detail: reason})

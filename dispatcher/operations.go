@@ -27,21 +27,44 @@ func (o *Operations) now() time.Time {
 }
 
 // Launch starts a draft campaign: the workers' feeders begin handing its
-// pending deliveries to the queue.
+// pending deliveries to the queue. Whether it passed the campaign check
+// is the caller's business (see LaunchChecked and LaunchForced).
 func (o *Operations) Launch(ctx context.Context, c *Campaign) error {
 	return o.move(ctx, c, []CampaignStatus{CampaignDraft}, CampaignRunning, "launch")
 }
 
+// LaunchChecked launches a draft campaign that passed the campaign check;
+// summary says what the check found, for the audit log.
+func (o *Operations) LaunchChecked(ctx context.Context, c *Campaign, summary string) error {
+	return o.moveAudited(ctx, c, []CampaignStatus{CampaignDraft}, CampaignRunning, "launch", "campaign.launch", summary)
+}
+
+// LaunchForced launches a draft campaign past a failed (or skipped)
+// campaign check, on an operator's explicit confirmation. It is audited
+// as campaign.launch_forced with reasons: what the check found and why
+// the operator went ahead.
+func (o *Operations) LaunchForced(ctx context.Context, c *Campaign, reasons string) error {
+	return o.moveAudited(ctx, c, []CampaignStatus{CampaignDraft}, CampaignRunning, "launch", "campaign.launch_forced", reasons)
+}
+
 // Resume continues a paused campaign where it stopped, clearing the
-// reason it paused itself, if any.
+// reason it paused itself, if any (on the campaign as it is now, so
+// that settings saved meanwhile stay).
 func (o *Operations) Resume(ctx context.Context, c *Campaign) error {
 	if err := o.move(ctx, c, []CampaignStatus{CampaignPaused}, CampaignRunning, "resume"); err != nil {
 		return err
 	}
-	if c.Settings.PauseReason != "" {
-		c.Settings.PauseReason = ""
-		return o.Store.SetCampaignSettings(ctx, c.ID, c.Settings)
+	if c.Settings.PauseReason == "" {
+		return nil
 	}
+	cur, err := ChangeCampaign(ctx, o.Store, c.ID, func(cur *Campaign) error {
+		cur.Settings.PauseReason = ""
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("resume campaign %s: clear why it paused: %w", c.Name, err)
+	}
+	*c = *cur
 	return nil
 }
 
@@ -66,6 +89,12 @@ func (o *Operations) Cancel(ctx context.Context, c *Campaign) (int64, error) {
 }
 
 func (o *Operations) move(ctx context.Context, c *Campaign, from []CampaignStatus, to CampaignStatus, verb string) error {
+	return o.moveAudited(ctx, c, from, to, verb, "campaign."+verb, "")
+}
+
+// moveAudited moves c from one of from to to and records action with
+// detail in the audit log; verb is for messages.
+func (o *Operations) moveAudited(ctx context.Context, c *Campaign, from []CampaignStatus, to CampaignStatus, verb, action, detail string) error {
 	err := o.Store.SetCampaignStatus(ctx, c.ID, from, to, o.now())
 	if errors.Is(err, ErrStale) {
 		cur, gerr := o.Store.Campaign(ctx, c.ID)
@@ -78,7 +107,7 @@ func (o *Operations) move(ctx context.Context, c *Campaign, from []CampaignStatu
 		return fmt.Errorf("%s campaign %s: %w", verb, c.Name, err)
 	}
 	c.Status = to
-	if err := o.Store.Audit(ctx, AuditEntry{At: o.now(), Actor: o.Actor, Action: "campaign." + verb, Subject: c.Name}); err != nil {
+	if err := o.Store.Audit(ctx, AuditEntry{At: o.now(), Actor: o.Actor, Action: action, Subject: c.Name, Detail: detail}); err != nil {
 		return fmt.Errorf("audit %s: %w", verb, err)
 	}
 	return nil

@@ -22,12 +22,16 @@ type Store interface {
 	// status is one of from, stamping LaunchedAt (first time running) or
 	// FinishedAt (completed, cancelled) with at. ErrStale otherwise.
 	SetCampaignStatus(ctx context.Context, id int64, from []CampaignStatus, to CampaignStatus, at time.Time) error
-	// SetCampaignSettings replaces a campaign's settings.
+	// SetCampaignSettings replaces a campaign's settings whatever they
+	// are now. To change one setting of a campaign others may be editing,
+	// use ChangeCampaign, which does not overwrite their changes.
 	SetCampaignSettings(ctx context.Context, id int64, s Settings) error
 	// UpdateCampaign replaces the name, incident reference, default
 	// locale, policy, sender and settings of campaign c.ID with c's, if
-	// its status is one of from; ErrStale otherwise. A taken name is
-	// ECONFLICT.
+	// its status is one of from; ErrStale otherwise. When c.Revision is
+	// set, the update is a compare-and-set on it: ErrStale also when the
+	// campaign changed since it was read, and on success c.Revision is
+	// the new revision. A taken name is ECONFLICT.
 	UpdateCampaign(ctx context.Context, c *Campaign, from []CampaignStatus) error
 	// DeleteCampaign removes a campaign and everything recorded for it.
 	DeleteCampaign(ctx context.Context, id int64) error

@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"sort"
@@ -29,7 +31,26 @@ func scanCampaign(sc interface{ Scan(...any) error }) (*dispatcher.Campaign, err
 	if c.Policy, err = dispatcher.ParsePolicy(policy); err != nil {
 		return nil, fmt.Errorf("campaign %d has a bad stored policy: %w", c.ID, err)
 	}
+	c.Revision = campaignRow{c.Name, c.IncidentRef, c.DefaultLocale, policy, c.Sender.FromName, c.Sender.FromEmail,
+		c.Sender.ReplyTo, c.Sender.SMSFrom, c.Sender.SMSService, string(c.Status), settings}.revision()
 	return &c, nil
+}
+
+// campaignRow is what a campaign's revision covers, as stored: every
+// column an edit or a control changes.
+type campaignRow [11]string
+
+// campaignRowCols are campaignRow's columns, in its order.
+const campaignRowCols = `name, incident_ref, default_locale, policy, from_name, from_email, reply_to, sms_from, sms_service, status, settings`
+
+// revision is a digest of the row: equal rows, equal revisions.
+func (r campaignRow) revision() string {
+	h := sha256.New()
+	for _, v := range r {
+		h.Write([]byte(v))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
 // CreateCampaign inserts c (status draft unless set) and its templates,
@@ -72,6 +93,8 @@ func (s *DB) CreateCampaign(ctx context.Context, c *dispatcher.Campaign, templat
 	}
 	c.ID, c.CreatedAt, c.Status = id, created, status
 	c.LaunchedAt, c.FinishedAt = utcOrZero(c.LaunchedAt), utcOrZero(c.FinishedAt)
+	c.Revision = campaignRow{c.Name, c.IncidentRef, c.DefaultLocale, c.Policy.String(), c.Sender.FromName, c.Sender.FromEmail,
+		c.Sender.ReplyTo, c.Sender.SMSFrom, c.Sender.SMSService, string(status), settings}.revision()
 	return nil
 }
 
@@ -107,8 +130,11 @@ func (s *DB) SetCampaignSettings(ctx context.Context, id int64, set dispatcher.S
 // UpdateCampaign replaces the name, incident reference, default locale,
 // policy, sender and settings of campaign c.ID with c's, if the campaign's
 // status is one of from (ErrStale otherwise, ErrNotFound when there is no
-// such campaign). A name another campaign has is ECONFLICT. Which changes
-// are allowed is the caller's rule (Campaign.CheckEdit), not the ledger's.
+// such campaign). When c.Revision is set the update is a compare-and-set:
+// it is also ErrStale when the campaign's row changed since c was read,
+// and on success c.Revision is the new revision. A name another campaign
+// has is ECONFLICT. Which changes are allowed is the caller's rule
+// (Campaign.CheckEdit), not the ledger's.
 func (s *DB) UpdateCampaign(ctx context.Context, c *dispatcher.Campaign, from []dispatcher.CampaignStatus) error {
 	if len(from) == 0 {
 		return dispatcher.Errorf(dispatcher.EINVALID, "store: update campaign: no current status given")
@@ -117,15 +143,46 @@ func (s *DB) UpdateCampaign(ctx context.Context, c *dispatcher.Campaign, from []
 	if err != nil {
 		return fmt.Errorf("store: update campaign %d: %w", c.ID, err)
 	}
-	args := []any{c.Name, c.IncidentRef, c.DefaultLocale, c.Policy.String(), c.Sender.FromName, c.Sender.FromEmail,
-		c.Sender.ReplyTo, c.Sender.SMSFrom, c.Sender.SMSService, settings, c.ID}
+	next := campaignRow{c.Name, c.IncidentRef, c.DefaultLocale, c.Policy.String(), c.Sender.FromName, c.Sender.FromEmail,
+		c.Sender.ReplyTo, c.Sender.SMSFrom, c.Sender.SMSService, "", settings}
+	args := []any{next[0], next[1], next[2], next[3], next[4], next[5], next[6], next[7], next[8], next[10], c.ID}
 	for _, f := range from {
 		args = append(args, string(f))
 	}
+	var revision string
 	err = s.write(ctx, func(tx *txn) error {
+		where := `id = ? AND status IN (` + placeholders(len(from)) + `)`
+		if c.Revision != "" {
+			// Compare-and-set: the row must be as it was read. The
+			// UPDATE names every old value as well, so that a change
+			// committed between this read and the write (PostgreSQL
+			// re-reads the row it waited for) leaves it unmatched.
+			var cur campaignRow
+			ptrs := make([]any, len(cur))
+			for i := range cur {
+				ptrs[i] = &cur[i]
+			}
+			err := tx.queryRow(ctx, `SELECT `+campaignRowCols+` FROM campaigns WHERE id = ?`, c.ID).Scan(ptrs...)
+			if errors.Is(err, sql.ErrNoRows) {
+				return notFound("campaign", c.ID)
+			}
+			if err != nil {
+				return err
+			}
+			if cur.revision() != c.Revision {
+				return fmt.Errorf("campaign %d changed since it was read: %w", c.ID, dispatcher.ErrStale)
+			}
+			where += ` AND name = ? AND incident_ref = ? AND default_locale = ? AND policy = ? AND from_name = ? AND from_email = ?
+				AND reply_to = ? AND sms_from = ? AND sms_service = ? AND status = ? AND settings = ?`
+			for _, v := range cur {
+				args = append(args, v)
+			}
+			next[9] = cur[9] // the status does not change
+			revision = next.revision()
+		}
 		res, err := tx.exec(ctx, `UPDATE campaigns SET name = ?, incident_ref = ?, default_locale = ?, policy = ?, from_name = ?,
 			from_email = ?, reply_to = ?, sms_from = ?, sms_service = ?, settings = ?
-			WHERE id = ? AND status IN (`+placeholders(len(from))+`)`, args...)
+			WHERE `+where, args...)
 		if s.d.uniqueViolation(err) {
 			return dispatcher.Errorf(dispatcher.ECONFLICT, "campaign %q already exists", c.Name)
 		}
@@ -139,6 +196,9 @@ func (s *DB) UpdateCampaign(ctx context.Context, c *dispatcher.Campaign, from []
 	})
 	if err != nil {
 		return fmt.Errorf("store: update campaign %d: %w", c.ID, err)
+	}
+	if revision != "" {
+		c.Revision = revision
 	}
 	return nil
 }

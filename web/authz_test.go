@@ -51,7 +51,8 @@ func TestAuthorizationMatrix(t *testing.T) {
 	for _, want := range []string{"queues", "webhooks", "metrics", "api.contacts.lookup", "users.delete", "unreachable.csv",
 		"campaigns.new", "campaigns.create", "campaign.settings", "campaign.settings.save", "api.campaigns.settings", "api.campaigns.settings.put",
 		"templates.save", "templates.starter", "templates.upload",
-		"suppressions", "suppressions.check", "suppressions.add", "suppressions.remove", "api.suppressions.list", "api.suppressions.delete"} {
+		"suppressions", "suppressions.check", "suppressions.add", "suppressions.remove", "api.suppressions.list", "api.suppressions.delete",
+		"campaign.check", "campaign.check.run", "campaign.launch", "campaign.launch.force", "api.campaigns.check", "api.campaigns.check.run", "api.campaigns.launch"} {
 		if !slices.Contains(names, want) {
 			t.Fatalf("route %q missing from Routes(): %v", want, names)
 		}
@@ -133,6 +134,16 @@ func TestRoleExpectations(t *testing.T) {
 		{"campaign.cancel", dispatcher.RoleSupport, false},
 		{"api.campaigns.pause", dispatcher.RoleSupport, false},
 		{"campaign.launch", dispatcher.RoleOperator, true},
+		// The campaign check and launching past it are for operators.
+		{"campaign.check", dispatcher.RoleSupport, false},
+		{"campaign.check.run", dispatcher.RoleSupport, false},
+		{"campaign.launch.force", dispatcher.RoleSupport, false},
+		{"api.campaigns.check", dispatcher.RoleSupport, false},
+		{"api.campaigns.check.run", dispatcher.RoleSupport, false},
+		{"api.campaigns.launch", dispatcher.RoleSupport, false},
+		{"campaign.check", dispatcher.RoleOperator, true},
+		{"campaign.launch.force", dispatcher.RoleOperator, true},
+		{"api.campaigns.launch", dispatcher.RoleOperator, true},
 		{"unreachable.csv", dispatcher.RoleOperator, true},
 		{"users", dispatcher.RoleOperator, false},
 		{"audit", dispatcher.RoleOperator, false},

@@ -170,6 +170,11 @@ func TestBrowser(t *testing.T) {
 
 	var b *queue.Backend
 	e := newTestEnv(t, withBackend(t), func(c *Config) { b = c.Backend })
+	// A check can be held running, to show its progress; it waits a
+	// second for a check before showing the check page.
+	g := newGate(e.srv)
+	g.on.Store(false)
+	e.srv.checkWait = time.Second
 	ctx := context.Background()
 	camp := &dispatcher.Campaign{Name: "datainnbrudd-2026", IncidentRef: "INC-2026-042", DefaultLocale: "nb",
 		Policy:   dispatcher.Policy{dispatcher.Email, dispatcher.SMS},
@@ -300,9 +305,39 @@ func TestBrowser(t *testing.T) {
 		into(chromedp.Value(chromedp.ID("f-quiet")), &quiet),
 		shot("06-settings-saved"),
 	)
-	if nc, err := e.st.CampaignByName(ctx, "varsel-2026"); err != nil || quiet != "off" || nc.Settings.QuietHours != "off" || nc.Settings.SubstituteThreshold != 10 ||
+	nc, err := e.st.CampaignByName(ctx, "varsel-2026")
+	if err != nil || quiet != "off" || nc.Settings.QuietHours != "off" || nc.Settings.SubstituteThreshold != 10 ||
 		nc.Sender.FromEmail != "personvern@klinikk.example" || nc.Status != dispatcher.CampaignDraft {
-		t.Errorf("campaign after the settings form: %+v, %v (form shows %q)", nc, err, quiet)
+		t.Fatalf("campaign after the settings form: %+v, %v (form shows %q)", nc, err, quiet)
+	}
+	// While the operator edits, a launch is scheduled from the command
+	// line: the save is refused, the current values are shown with what
+	// was not saved, and saving again keeps the schedule.
+	var conflict, unsaved string
+	scheduled := time.Now().Add(72 * time.Hour).Truncate(time.Minute)
+	run("settings-conflict",
+		chromedp.SetValue(chromedp.ID("f-threshold"), "25"),
+		chromedp.Func(func(context.Context, *chromedp.Target) error {
+			_, err := dispatcher.ChangeCampaign(ctx, e.st, nc.ID, func(c *dispatcher.Campaign) error {
+				c.Settings.ScheduledAt = scheduled
+				return nil
+			})
+			return err
+		}),
+		chromedp.Click(chromedp.ID("save")),
+		chromedp.WaitVisible(chromedp.ID("unsaved")),
+		into(chromedp.Text(chromedp.CSS(`p.problem`)), &conflict),
+		into(chromedp.Text(chromedp.ID("unsaved")), &unsaved),
+		shot("06a-settings-changed-meanwhile"),
+		chromedp.SetValue(chromedp.ID("f-threshold"), "25"),
+		chromedp.Click(chromedp.ID("save")),
+		chromedp.WaitVisible(chromedp.CSS(`p.flash`)),
+	)
+	if !strings.Contains(conflict, "changed while you were editing") || !strings.Contains(unsaved, "Substitute notice at") || !strings.Contains(unsaved, "25") {
+		t.Errorf("settings conflict shows:\n%s\n%s", conflict, unsaved)
+	}
+	if nc, _ := e.st.Campaign(ctx, nc.ID); nc.Settings.SubstituteThreshold != 25 || !nc.Settings.ScheduledAt.Equal(scheduled) {
+		t.Errorf("after saving again: threshold %d, scheduled %v (want %v)", nc.Settings.SubstituteThreshold, nc.Settings.ScheduledAt, scheduled)
 	}
 	run("template-edit",
 		chromedp.Navigate(base+"/campaigns/varsel-2026/templates?channel=sms&locale=nb"),
@@ -315,6 +350,43 @@ func TestBrowser(t *testing.T) {
 	)
 	if !strings.Contains(sms, "Hei Kari") || !strings.Contains(sms, "klinikk.example/varsel") || !strings.Contains(sms, "INC-2026-043") {
 		t.Errorf("the edited SMS previews as %q", sms)
+	}
+
+	// Launching it runs the campaign check: the e-mail still has the
+	// starter notice's «placeholders», so it is refused with the
+	// findings; launching anyway takes its own confirmation and a reason.
+	var refused, findings, unconfirmed, forced string
+	run("launch-refused",
+		chromedp.Navigate(base+"/campaigns/varsel-2026"),
+		chromedp.WaitVisible(chromedp.ID("launch")),
+		void(chromedp.Evaluate[bool](`window.confirm = () => true; true`)),
+		chromedp.Click(chromedp.ID("launch")),
+		chromedp.WaitVisible(chromedp.ID("check-problems")),
+		into(chromedp.Text(chromedp.ID("launch-refused")), &refused),
+		into(chromedp.Text(chromedp.ID("check-problems")), &findings),
+		shot("07a-launch-refused-by-check"),
+		chromedp.SendKeys(chromedp.ID("anyway-reason"), "Testvarsel til personvernombudet før utsendelse"),
+		chromedp.Click(chromedp.ID("launch-anyway")),
+		chromedp.WaitVisible(chromedp.CSS(`main > p.problem`)), // the answer's, not the refusal's
+		into(chromedp.Text(chromedp.CSS(`main > p.problem`)), &unconfirmed),
+		shot("07b-launch-anyway-unconfirmed"),
+		chromedp.Click(chromedp.ID("anyway-confirm")),
+		chromedp.Click(chromedp.ID("launch-anyway")),
+		chromedp.WaitVisible(chromedp.ID("dashboard")),
+		into(chromedp.Text(chromedp.CSS(`p.flash`)), &forced),
+		shot("07c-launched-anyway"),
+	)
+	if !strings.Contains(refused, "Not launched") || !strings.Contains(strings.ToLower(findings), "placeholder left") || !strings.Contains(findings, "still has the starter text «") {
+		t.Errorf("refused launch shows:\n%s\n%s", refused, findings)
+	}
+	if !strings.Contains(unconfirmed, "tick the box") {
+		t.Errorf("launch anyway without the box ticked: %q", unconfirmed)
+	}
+	if !strings.Contains(forced, "despite the check's findings") {
+		t.Errorf("forced launch flash: %q", forced)
+	}
+	if es := e.audits("campaign.launch_forced"); len(es) != 1 || !strings.Contains(es[0].Detail, "placeholder in email/nb") || !strings.Contains(es[0].Detail, "Testvarsel til personvernombudet") {
+		t.Errorf("audit of the forced launch: %+v", es)
 	}
 
 	// 3. Upload the list; the rejected rows are listed and downloadable.
@@ -354,16 +426,38 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("preview subject %q lacks the incident reference", subject)
 	}
 
-	// 5. Launch and watch the dashboard reach 100 % on its own.
-	var pct string
+	// 5. Launch: the check runs first (held here, to see its progress),
+	// passes, and the campaign is launched from the check page; then
+	// watch the dashboard reach 100 % on its own.
+	var pct, checking, passed string
+	g.on.Store(true)
 	run("launch",
 		chromedp.Navigate(base+"/campaigns/"+camp.Name),
 		chromedp.WaitVisible(chromedp.ID("launch")),
 		shot("10-dashboard-draft"),
 		void(chromedp.Evaluate[bool](`window.confirm = () => true; true`)), // accept "Launch …?"
 		chromedp.Click(chromedp.ID("launch")),
+		chromedp.WaitVisible(chromedp.ID("check-progress")),
+		into(chromedp.Text(chromedp.ID("check")), &checking),
+		shot("10a-check-running"),
+		chromedp.Func(func(context.Context, *chromedp.Target) error {
+			g.on.Store(false)
+			close(g.release)
+			return nil
+		}),
+		chromedp.WaitVisible(chromedp.ID("launch-card")), // the page follows the check
+		into(chromedp.Text(chromedp.ID("check")), &passed),
+		shot("10b-check-passed"),
+		void(chromedp.Evaluate[bool](`window.confirm = () => true; true`)),
+		chromedp.Click(chromedp.ID("launch")),
 		chromedp.WaitVisible(chromedp.ID("pause")),
 	)
+	if !strings.Contains(checking, "Not launched yet") || !strings.Contains(checking, "Checking:") {
+		t.Errorf("check page while checking:\n%s", checking)
+	}
+	if !strings.Contains(passed, "Every notice renders: 40 people checked, 40 e-mails and 40 SMS") {
+		t.Errorf("check page after the check passed:\n%s", passed)
+	}
 	run("progress",
 		void(chromedp.Poll[bool](`document.querySelector('#campaign-status') && document.querySelector('#campaign-status').textContent.trim() === 'completed'`,
 			chromedp.WithPollingInterval(250*time.Millisecond), chromedp.WithPollingTimeout(75*time.Second))),

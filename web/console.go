@@ -166,18 +166,19 @@ func (s *Server) campaignsPage(w http.ResponseWriter, r *http.Request) {
 // flashes are the confirmations a redirect may ask for by key, so that no
 // URL can make the console show text of someone else's choosing.
 var flashes = map[string]string{
-	"launch":       "Campaign launched: notices are being sent.",
-	"pause":        "Campaign paused: nothing more is sent until you resume.",
-	"resume":       "Campaign resumed.",
-	"cancel":       "Campaign cancelled: unsent notices will not be sent.",
-	"password":     "Password changed. Every other browser signed in as you has been signed out.",
-	"created":      "Campaign created as a draft. Next: fill in the «placeholders» of its notices (Templates), import the contacts, then launch.",
-	"settings":     "Settings saved.",
-	"template":     "Template saved.",
-	"starter":      "Starter notices added: fill in their «placeholders».",
-	"upload":       "Templates uploaded.",
-	"suppressed":   "Address added to the suppression list: no later notice uses it.",
-	"unsuppressed": "Address taken off the suppression list: later notices may use it again.",
+	"launch":        "Campaign launched: every notice passed the campaign check, and they are being sent.",
+	"launch_forced": "Campaign launched despite the check's findings: notices are being sent. The audit log records the launch as forced, with the findings and your reason.",
+	"pause":         "Campaign paused: nothing more is sent until you resume.",
+	"resume":        "Campaign resumed.",
+	"cancel":        "Campaign cancelled: unsent notices will not be sent.",
+	"password":      "Password changed. Every other browser signed in as you has been signed out.",
+	"created":       "Campaign created as a draft. Next: fill in the «placeholders» of its notices (Templates), import the contacts, then launch.",
+	"settings":      "Settings saved.",
+	"template":      "Template saved.",
+	"starter":       "Starter notices added: fill in their «placeholders».",
+	"upload":        "Templates uploaded.",
+	"suppressed":    "Address added to the suppression list: no later notice uses it.",
+	"unsuppressed":  "Address taken off the suppression list: later notices may use it again.",
 }
 
 type campaignPageView struct {
@@ -185,6 +186,10 @@ type campaignPageView struct {
 	S      *CampaignStatus
 	Max    float64
 	States []dispatcher.State
+	// Check is a draft's latest campaign check, for operators.
+	Check *CheckView
+	// ScheduledAt is when a worker launches a scheduled draft.
+	ScheduledAt time.Time
 }
 
 func (s *Server) campaignPage(w http.ResponseWriter, r *http.Request) {
@@ -214,8 +219,17 @@ func (s *Server) campaignPage(w http.ResponseWriter, r *http.Request) {
 			states = append(states, k)
 		}
 	}
-	s.render(w, r, http.StatusOK, "campaign", pageData{Title: c.Name, Nav: "campaigns", Flash: flashes[r.URL.Query().Get("done")],
-		Data: campaignPageView{C: campaignView(c), S: st, Max: chartMax(st.Rate), States: states}})
+	v := campaignPageView{C: campaignView(c), S: st, Max: chartMax(st.Rate), States: states}
+	if c.Status == dispatcher.CampaignDraft {
+		v.ScheduledAt = c.Settings.ScheduledAt
+	}
+	if p := principalOf(ctx); p != nil && Operators.Allows(p.role()) {
+		if v.Check, err = s.dashboardCheck(ctx, c); err != nil {
+			s.pageFail(w, r, err)
+			return
+		}
+	}
+	s.render(w, r, http.StatusOK, "campaign", pageData{Title: c.Name, Nav: "campaigns", Flash: flashes[r.URL.Query().Get("done")], Data: v})
 }
 
 func (s *Server) controlPage(verb string) http.HandlerFunc {

@@ -236,3 +236,69 @@ func readAll(t *testing.T, res *http.Response) string {
 	}
 	return string(b)
 }
+
+// status is campaign c's status in the ledger.
+func (e *testEnv) status(c *dispatcher.Campaign) dispatcher.CampaignStatus {
+	e.t.Helper()
+	got, err := e.st.Campaign(context.Background(), c.ID)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return got.Status
+}
+
+// audits reads the audit log's entries of action (or a prefix ending in ".").
+func (e *testEnv) audits(action string) []dispatcher.AuditRecord {
+	e.t.Helper()
+	es, err := e.st.AuditLog(context.Background(), dispatcher.AuditQuery{Action: action})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return es
+}
+
+// sessionClient sends requests in one session, whose CSRF token a test
+// also needs for a form's own token.
+type sessionClient struct {
+	e        *testEnv
+	id, csrf string
+	sess     *dispatcher.Session
+}
+
+func (e *testEnv) sessionClient(r dispatcher.Role) *sessionClient {
+	e.t.Helper()
+	id, csrf := e.session(r)
+	sess, _, err := e.st.Session(context.Background(), SecretHash(id), time.Now())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return &sessionClient{e: e, id: id, csrf: csrf, sess: sess}
+}
+
+func (sc *sessionClient) do(method, path string, form url.Values) (*http.Response, string) {
+	sc.e.t.Helper()
+	if form == nil {
+		form = url.Values{}
+	}
+	var body *strings.Reader
+	if method == http.MethodPost {
+		form.Set(csrfField, sc.csrf)
+		body = strings.NewReader(form.Encode())
+	} else {
+		body = strings.NewReader("")
+	}
+	req, err := http.NewRequest(method, sc.e.ts.URL+path, body)
+	if err != nil {
+		sc.e.t.Fatal(err)
+	}
+	if method == http.MethodPost {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	req.AddCookie(&http.Cookie{Name: sessionCookiePlain, Value: sc.id})
+	res, err := sc.e.client().Do(req)
+	if err != nil {
+		sc.e.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	return res, readAll(sc.e.t, res)
+}

@@ -116,7 +116,12 @@ var funcs = template.FuncMap{
 	"eta":        fmtETA,
 	"rate":       func(f float64) string { return strconv.FormatFloat(f, 'f', 0, 64) },
 	"chart":      chartPoints,
+	"chartArea":  chartArea,
 	"chartMax":   chartMax,
+	"chartFrom":  func(ps []RatePoint) string { return fmtClock(ps, 0) },
+	"chartTo":    func(ps []RatePoint) string { return fmtClock(ps, len(ps)-1) },
+	"tick":       fmtTick,
+	"half":       func(f float64) float64 { return f / 2 },
 	"stateClass": stateClass,
 	"states":     func() []dispatcher.State { return dispatcher.AllStates },
 	"roles":      func() []dispatcher.Role { return dispatcher.Roles },
@@ -124,6 +129,45 @@ var funcs = template.FuncMap{
 	"access": func(s string) Access {
 		return Access(s)
 	},
+	"checkState": checkStateWords,
+	"lowerFirst": lowerFirst,
+	"noticesWord": func(k dispatcher.ChannelKind) string {
+		w := channelNoun(k, 2)
+		return strings.ToUpper(w[:1]) + w[1:]
+	},
+	"problemKind": problemKindWords,
+}
+
+// checkStateWords is a check run's state as its badge shows it.
+func checkStateWords(state string) string {
+	switch state {
+	case checkQueued:
+		return "waiting"
+	case checkProblems:
+		return "problems found"
+	}
+	return state
+}
+
+// problemKindWords names a kind of check problem in a few words.
+func problemKindWords(kind string) string {
+	switch kind {
+	case dispatcher.ProblemPlaceholder:
+		return "Placeholder left"
+	case dispatcher.ProblemMissingVariable:
+		return "Missing value"
+	case dispatcher.ProblemNoTemplate:
+		return "No notice"
+	case dispatcher.ProblemEmpty:
+		return "Empty notice"
+	case dispatcher.ProblemNoTextPart:
+		return "No text part"
+	case dispatcher.ProblemSMSTooLong:
+		return "SMS too long"
+	case dispatcher.ProblemRender:
+		return "Does not render"
+	}
+	return kind
 }
 
 // fmtTime shows a time to the second in the server's zone.
@@ -199,6 +243,33 @@ func chartPoints(ps []RatePoint) string {
 		fmt.Fprintf(&b, "%.1f,%.1f ", x, y)
 	}
 	return strings.TrimSpace(b.String())
+}
+
+// fmtTick writes a value on the chart's axis: whole numbers, or one
+// decimal below 10 so that a low scale does not read 1, 0, 0.
+func fmtTick(f float64) string {
+	if f < 10 {
+		return strconv.FormatFloat(math.Round(f*10)/10, 'f', -1, 64)
+	}
+	return strconv.FormatFloat(f, 'f', 0, 64)
+}
+
+// chartArea is the polygon under the rate line, down to the axis.
+func chartArea(ps []RatePoint) string {
+	line := chartPoints(ps)
+	if line == "" {
+		return ""
+	}
+	return fmt.Sprintf("0,%.1f %s %.1f,%.1f", chartH, line, chartW, chartH)
+}
+
+// fmtClock is the time of rate point i, to the second, in the server's
+// zone: the chart's time axis.
+func fmtClock(ps []RatePoint, i int) string {
+	if i < 0 || i >= len(ps) {
+		return ""
+	}
+	return ps[i].At.Local().Format("15:04:05")
 }
 
 // stateClass is the CSS class of a state: good, bad, busy or quiet.

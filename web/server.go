@@ -82,6 +82,20 @@ type Server struct {
 	reports  reportStore
 	flight   reportFlight
 
+	checks checkStore
+	// bg is the context of the server's background work (campaign
+	// checks); Close cancels it and waits for checkWG.
+	bg        context.Context
+	stopBG    context.CancelFunc
+	checkWG   sync.WaitGroup
+	checkSlot chan struct{} // one campaign check at a time
+	checkWait time.Duration // how long a request waits for a check (checkWait; tests shorten it)
+	checkMu   sync.Mutex
+	checkDone map[string]chan struct{} // closed when this server's run of that ID ends
+	// checkHook, when set (tests), is called when a campaign check
+	// starts rendering and after each page of contacts it renders.
+	checkHook func(ctx context.Context)
+
 	troubleMu   sync.Mutex
 	lastTrouble time.Time // when a Redis failure was last logged
 	rejects     *rejectCache
@@ -128,11 +142,18 @@ func New(cfg Config) (*Server, error) {
 		progress: newProgressTracker(),
 		reports:  &memoryReports{},
 		rejects:  newRejectCache(cfg.Now),
+		checks:   newMemoryChecks(cfg.Now),
+
+		checkSlot: make(chan struct{}, 1),
+		checkWait: checkWait,
+		checkDone: map[string]chan struct{}{},
 	}
+	s.bg, s.stopBG = context.WithCancel(context.Background())
 	if cfg.Redis != nil {
 		s.limiter = newRedisLoginLimiter(cfg.Redis, cfg.RedisPrefix, cfg.Now, cfg.Logger)
 		s.progress = newRedisProgress(cfg.Redis, cfg.RedisPrefix, cfg.Logger)
 		s.reports = &redisReports{rdb: cfg.Redis, prefix: cfg.RedisPrefix}
+		s.checks = &redisChecks{rdb: cfg.Redis, prefix: cfg.RedisPrefix}
 	}
 	s.metrics = newMetrics(s)
 	if cfg.Backend != nil {
@@ -164,9 +185,12 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // ServeHTTP makes the Server an http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
-// Close releases what the server opened (the queue monitor's Redis
-// connections).
+// Close stops the server's background work (a campaign check in progress
+// stops and shows as interrupted) and releases what the server opened
+// (the queue monitor's Redis connections).
 func (s *Server) Close() error {
+	s.stopBG()
+	s.checkWG.Wait()
 	if s.monitor != nil {
 		return s.monitor.Close()
 	}

@@ -431,10 +431,7 @@ func (s *Server) control(ctx context.Context, p *principal, c *dispatcher.Campai
 	ops := &dispatcher.Operations{Store: s.cfg.Store, Now: s.cfg.Now, Actor: p.actor()}
 	var err error
 	msg := ""
-	switch verb {
-	case "launch":
-		err = ops.Launch(ctx, c)
-		msg = "Campaign launched: notices are being sent."
+	switch verb { // a launch goes through the campaign check: see launch
 	case "pause":
 		err = ops.Pause(ctx, c)
 		msg = "Campaign paused: nothing more is sent until you resume."

@@ -53,6 +53,10 @@ type CampaignSettings struct {
 	Editable    bool                      `json:"editable"`
 	ScheduledAt *time.Time                `json:"scheduled_at,omitempty"`
 	PauseReason string                    `json:"pause_reason,omitempty"`
+	// Revision is the campaign's revision when read. A change that
+	// carries it is saved only if the campaign is still as read
+	// (compare-and-set); see updateSettings.
+	Revision string `json:"revision,omitempty"`
 }
 
 func settingsOf(c *dispatcher.Campaign) CampaignSettings {
@@ -61,7 +65,7 @@ func settingsOf(c *dispatcher.Campaign) CampaignSettings {
 		Sender:     SenderView{c.Sender.FromName, c.Sender.FromEmail, c.Sender.ReplyTo, c.Sender.SMSFrom, c.Sender.SMSService},
 		QuietHours: st.QuietHours, ConsentRequired: st.ConsentRequired, AllChannels: st.AllChannels, SubstituteThreshold: st.SubstituteThreshold,
 		Guard:  GuardView{Off: st.Guard.Off, HardBounce: st.Guard.HardBounce, Complaint: st.Guard.Complaint},
-		Status: c.Status, Editable: c.Status.Editable(), PauseReason: st.PauseReason, Channels: []string{}}
+		Status: c.Status, Editable: c.Status.Editable(), PauseReason: st.PauseReason, Channels: []string{}, Revision: c.Revision}
 	for _, k := range c.Policy {
 		cs.Channels = append(cs.Channels, string(k))
 	}
@@ -106,30 +110,70 @@ func (cs CampaignSettings) apply(base dispatcher.Campaign) (*dispatcher.Campaign
 	return &c, fe
 }
 
-// changes lists what differs between two settings, for the audit log.
-func (cs CampaignSettings) changes(next CampaignSettings) []string {
-	flat := func(s CampaignSettings) [][2]string {
-		deadline := ""
-		if s.Deadline != nil {
-			deadline = s.Deadline.UTC().Format(time.RFC3339)
-		}
-		return [][2]string{
-			{"name", s.Name}, {"incident_ref", s.IncidentRef}, {"default_locale", s.DefaultLocale}, {"channels", strings.Join(s.Channels, ",")},
-			{"sender.from_name", s.Sender.FromName}, {"sender.from_email", s.Sender.FromEmail}, {"sender.reply_to", s.Sender.ReplyTo},
-			{"sender.sms_from", s.Sender.SMSFrom}, {"sender.sms_service", s.Sender.SMSService}, {"quiet_hours", s.QuietHours},
-			{"deadline", deadline}, {"consent_required", strconv.FormatBool(s.ConsentRequired)}, {"all_channels", strconv.FormatBool(s.AllChannels)},
-			{"substitute_threshold", strconv.Itoa(s.SubstituteThreshold)}, {"guard.off", strconv.FormatBool(s.Guard.Off)},
-			{"guard.hard_bounce", strconv.FormatFloat(s.Guard.HardBounce, 'f', -1, 64)}, {"guard.complaint", strconv.FormatFloat(s.Guard.Complaint, 'f', -1, 64)},
-		}
+// settingsFields are the settings an operator sets, by their API names,
+// with the console's label for each.
+var settingsFields = []struct{ name, label string }{
+	{"name", "Name"}, {"incident_ref", "Incident reference"}, {"default_locale", "Default language"}, {"channels", "Channels, in order"},
+	{"sender.from_name", "From name"}, {"sender.from_email", "From address"}, {"sender.reply_to", "Replies go to"},
+	{"sender.sms_from", "SMS sender"}, {"sender.sms_service", "Twilio Messaging Service"}, {"quiet_hours", "SMS sending window"},
+	{"deadline", "Deadline"}, {"consent_required", "E-mail only to people who consented"}, {"all_channels", "Every channel at once"},
+	{"substitute_threshold", "Substitute notice at"}, {"guard.off", "Never pause for bounce or complaint rates"},
+	{"guard.hard_bounce", "Pause above hard bounces of"}, {"guard.complaint", "Pause above complaints of"},
+}
+
+// flat is the settings as text, in settingsFields' order.
+func (cs CampaignSettings) flat() []string {
+	deadline := ""
+	if cs.Deadline != nil {
+		deadline = cs.Deadline.UTC().Format(time.RFC3339)
 	}
-	a, b := flat(cs), flat(next)
-	var out []string
-	for i := range a {
-		if a[i][1] != b[i][1] {
-			out = append(out, fmt.Sprintf("%s %q → %q", a[i][0], a[i][1], b[i][1]))
+	return []string{cs.Name, cs.IncidentRef, cs.DefaultLocale, strings.Join(cs.Channels, ","),
+		cs.Sender.FromName, cs.Sender.FromEmail, cs.Sender.ReplyTo, cs.Sender.SMSFrom, cs.Sender.SMSService, cs.QuietHours,
+		deadline, strconv.FormatBool(cs.ConsentRequired), strconv.FormatBool(cs.AllChannels), strconv.Itoa(cs.SubstituteThreshold),
+		strconv.FormatBool(cs.Guard.Off), strconv.FormatFloat(cs.Guard.HardBounce, 'f', -1, 64), strconv.FormatFloat(cs.Guard.Complaint, 'f', -1, 64)}
+}
+
+// settingDiff is one setting that differs between two versions.
+type settingDiff struct {
+	Field, Label string
+	Old, New     string
+}
+
+// diff lists the settings that differ between cs and next.
+func (cs CampaignSettings) diff(next CampaignSettings) []settingDiff {
+	a, b := cs.flat(), next.flat()
+	var out []settingDiff
+	for i, f := range settingsFields {
+		if a[i] != b[i] {
+			out = append(out, settingDiff{Field: f.name, Label: f.label, Old: a[i], New: b[i]})
 		}
 	}
 	return out
+}
+
+// changes lists what differs between two settings, for the audit log.
+func (cs CampaignSettings) changes(next CampaignSettings) []string {
+	var out []string
+	for _, d := range cs.diff(next) {
+		out = append(out, fmt.Sprintf("%s %q → %q", d.Field, d.Old, d.New))
+	}
+	return out
+}
+
+// staleSettings is an edit of settings that changed after the editor read
+// them (another operator saved, a launch was scheduled, the guard paused
+// the campaign): nothing was saved. Current is the campaign as it is now.
+type staleSettings struct {
+	Current *dispatcher.Campaign
+}
+
+func (e *staleSettings) Error() string {
+	return fmt.Sprintf("campaign %s changed while you were editing it: nothing was saved", e.Current.Name)
+}
+
+// Unwrap makes it a conflict (409) with a message for the editor.
+func (e *staleSettings) Unwrap() error {
+	return dispatcher.Errorf(dispatcher.ECONFLICT, "campaign %s changed while you were editing it (someone saved its settings, a launch was scheduled, or it paused itself): nothing was saved. Apply your change to the current settings and save again.", e.Current.Name)
 }
 
 // hasContacts reports whether any contact is imported into c.
@@ -139,8 +183,14 @@ func (s *Server) hasContacts(ctx context.Context, c *dispatcher.Campaign) (bool,
 }
 
 // updateSettings checks and saves new settings of campaign c, and audits
-// them. It returns the campaign as saved.
+// them. It returns the campaign as saved. The save is a compare-and-set:
+// on next.Revision when given (the revision the editor read), else on c
+// as read for this request; when the campaign changed since, nothing is
+// saved and the error is a *staleSettings with the campaign as it is.
 func (s *Server) updateSettings(ctx context.Context, p *principal, c *dispatcher.Campaign, next CampaignSettings) (*dispatcher.Campaign, error) {
+	if next.Revision != "" && next.Revision != c.Revision {
+		return nil, &staleSettings{Current: c}
+	}
 	nc, fe := next.apply(*c)
 	has, err := s.hasContacts(ctx, c)
 	if err != nil {
@@ -163,7 +213,14 @@ func (s *Server) updateSettings(ctx context.Context, p *principal, c *dispatcher
 	err = s.cfg.Store.UpdateCampaign(ctx, nc, []dispatcher.CampaignStatus{dispatcher.CampaignDraft, dispatcher.CampaignPaused})
 	switch {
 	case errors.Is(err, dispatcher.ErrStale):
-		return nil, dispatcher.Errorf(dispatcher.ECONFLICT, "campaign %s was launched or resumed meanwhile: its settings can no longer change", c.Name)
+		cur, gerr := s.cfg.Store.Campaign(ctx, c.ID)
+		if gerr != nil {
+			return nil, gerr
+		}
+		if !cur.Status.Editable() {
+			return nil, dispatcher.Errorf(dispatcher.ECONFLICT, "campaign %s was launched or resumed meanwhile: its settings can no longer change", c.Name)
+		}
+		return nil, &staleSettings{Current: cur}
 	case dispatcher.ErrorCode(err) == dispatcher.ECONFLICT:
 		return nil, nameTaken(nc.Name)
 	case err != nil:
@@ -294,6 +351,9 @@ type settingsView struct {
 	HasContacts                                          bool
 	Starter                                              []string
 	Chosen                                               map[string]bool
+	// Unsaved lists, after a save refused because the campaign changed
+	// meanwhile, the entries that differ from the current values shown.
+	Unsaved []settingDiff
 }
 
 // Err is the problem with field, for the form.
@@ -335,6 +395,7 @@ func newSettingsView(cs CampaignSettings) *settingsView {
 // typed, and records the problems of values that do not parse.
 func (s *Server) readSettingsForm(r *http.Request, v *settingsView) {
 	f := r.PostFormValue
+	v.S.Revision = f("revision")
 	v.S.Name, v.S.IncidentRef, v.S.DefaultLocale = f("name"), f("incident_ref"), f("default_locale")
 	v.Channels = strings.TrimSpace(f("channels"))
 	v.S.Channels = nil
@@ -501,6 +562,17 @@ func (s *Server) settingsSave(w http.ResponseWriter, r *http.Request) {
 		nc, err := s.updateSettings(ctx, principalOf(ctx), c, v.S)
 		if err == nil {
 			http.Redirect(w, r, "/campaigns/"+url.PathEscape(nc.Name)+"/settings?done=settings", http.StatusSeeOther)
+			return
+		}
+		var stale *staleSettings
+		if errors.As(err, &stale) {
+			// Show the current values, and what the operator entered
+			// that differs from them, to do again.
+			cur := newSettingsView(settingsOf(stale.Current))
+			cur.C, cur.Editable, cur.HasContacts = campaignView(stale.Current), stale.Current.Status.Editable(), v.HasContacts
+			cur.Unsaved = cur.S.diff(v.S)
+			d.Data, d.Error = cur, "Nothing was saved: the campaign changed while you were editing it (someone saved its settings, a launch was scheduled, or it paused itself). The form now shows the current values; make your changes again and save."
+			s.render(w, r, http.StatusConflict, "settings", d)
 			return
 		}
 		if v.Errs, err = fieldProblems(err); dispatcher.ErrorCode(err) == dispatcher.ECONFLICT {
@@ -706,9 +778,23 @@ func (s *Server) apiPutSettings(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	nc, err := s.updateSettings(ctx, principalOf(ctx), c, next)
+	var stale *staleSettings
+	if errors.As(err, &stale) {
+		writeJSON(w, http.StatusConflict, SettingsConflict{Error: http.StatusText(http.StatusConflict), Message: userMessage(err), Current: settingsOf(stale.Current)})
+		return
+	}
 	if err != nil {
 		s.apiFail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, settingsOf(nc))
+}
+
+// SettingsConflict answers a settings change refused because the campaign
+// changed since the revision it was based on: Current is the settings as
+// they are now, to apply the change to and send again.
+type SettingsConflict struct {
+	Error   string           `json:"error"`
+	Message string           `json:"message"`
+	Current CampaignSettings `json:"current"`
 }

@@ -349,3 +349,120 @@ func (e *testEnv) apiRaw(r dispatcher.Role, method, path, body string) rawResult
 	_, _ = b.ReadFrom(res.Body)
 	return rawResult{res.StatusCode, b.Bytes()}
 }
+
+// racingLedger saves a schedule, as `herald campaign launch --at` does,
+// between the settings request's read of the campaign and its write.
+type racingLedger struct {
+	ledger
+	race func()
+}
+
+func (r *racingLedger) UpdateCampaign(ctx context.Context, c *dispatcher.Campaign, from []dispatcher.CampaignStatus) error {
+	if r.race != nil {
+		race := r.race
+		r.race = nil
+		race()
+	}
+	return r.ledger.UpdateCampaign(ctx, c, from)
+}
+
+// TestSettingsEditVersusSchedule: an operator edits the settings of a
+// draft while a launch is scheduled with `launch --at` (or another
+// operator saves). The save is a compare-and-set on what the operator
+// saw: nothing is overwritten, the form comes back with the current
+// values and the entries that were not saved, and saving again on them
+// keeps the schedule. The API answers 409 with the current settings.
+func TestSettingsEditVersusSchedule(t *testing.T) {
+	var rl *racingLedger
+	e := newTestEnv(t, func(c *Config) {
+		rl = &racingLedger{ledger: c.Store.(ledger)}
+		c.Store = rl
+	})
+	ctx := context.Background()
+	c := e.campaign("planlagt")
+	op := e.sessionClient(dispatcher.RoleOperator)
+	_, page := op.do(http.MethodGet, "/campaigns/planlagt/settings", nil)
+	m := regexp.MustCompile(`name="revision" value="([^"]+)"`).FindStringSubmatch(page)
+	if m == nil || m[1] != c.Revision {
+		t.Fatalf("the settings form carries no revision (or not the campaign's %q)", c.Revision)
+	}
+	seen := m[1]
+
+	// Meanwhile the launch is scheduled.
+	when := time.Now().Add(48 * time.Hour).Truncate(time.Second)
+	schedule := func() {
+		if _, err := dispatcher.ChangeCampaign(ctx, e.st, c.ID, func(c *dispatcher.Campaign) error {
+			c.Settings.ScheduledAt = when
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	schedule()
+	form := settingsForm("planlagt")
+	form.Set("revision", seen)
+	form.Set("quiet_hours", "09:00-20:00")
+	res, page := op.do(http.MethodPost, "/campaigns/planlagt/settings", form)
+	text := html.UnescapeString(page)
+	if res.StatusCode != http.StatusConflict || !strings.Contains(text, "the campaign changed while you were editing it") ||
+		!strings.Contains(text, "Your entries that were not saved") || !strings.Contains(text, "SMS sending window") || !strings.Contains(text, "09:00-20:00") ||
+		!strings.Contains(text, "Scheduled: a worker launches this campaign at") {
+		t.Fatalf("save over a schedule set meanwhile: %d\n%s", res.StatusCode, text)
+	}
+	got, _ := e.st.Campaign(ctx, c.ID)
+	if !got.Settings.ScheduledAt.Equal(when) || got.Settings.QuietHours != "" {
+		t.Fatalf("the refused save changed the campaign: %+v", got.Settings)
+	}
+	if es := e.audits("campaign.settings"); len(es) != 0 {
+		t.Errorf("a refused save was audited: %+v", es)
+	}
+	// The form now carries the current revision: saving again works and
+	// keeps the schedule.
+	m = regexp.MustCompile(`name="revision" value="([^"]+)"`).FindStringSubmatch(page)
+	if m == nil || m[1] != got.Revision {
+		t.Fatalf("the conflict page's form does not carry the current revision")
+	}
+	form.Set("revision", m[1])
+	if res, _ := op.do(http.MethodPost, "/campaigns/planlagt/settings", form); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("saving again: %d", res.StatusCode)
+	}
+	got, _ = e.st.Campaign(ctx, c.ID)
+	if !got.Settings.ScheduledAt.Equal(when) || got.Settings.QuietHours != "09:00-20:00" {
+		t.Errorf("after saving again: %+v", got.Settings)
+	}
+
+	// The schedule lands between the request's own read and its write:
+	// still refused, whether or not the form named a revision.
+	form.Del("revision")
+	form.Set("quiet_hours", "off")
+	rl.race = schedule
+	when = when.Add(time.Hour)
+	if res, _ := op.do(http.MethodPost, "/campaigns/planlagt/settings", form); res.StatusCode != http.StatusConflict {
+		t.Errorf("save racing a schedule: %d, want 409", res.StatusCode)
+	}
+	if got, _ = e.st.Campaign(ctx, c.ID); !got.Settings.ScheduledAt.Equal(when) || got.Settings.QuietHours != "09:00-20:00" {
+		t.Errorf("a save racing the schedule overwrote it: %+v", got.Settings)
+	}
+
+	// The API: a PUT based on an old revision is 409 with the current
+	// settings; one based on the current revision is saved.
+	var cs CampaignSettings
+	if code := e.api(dispatcher.RoleOperator, http.MethodGet, "/api/v1/campaigns/planlagt/settings", "", nil, &cs); code != http.StatusOK || cs.Revision != got.Revision || cs.ScheduledAt == nil {
+		t.Fatalf("GET settings: %d %+v", code, cs)
+	}
+	old := cs.Revision
+	schedule() // same time: the row is unchanged
+	when = when.Add(time.Hour)
+	schedule()
+	raw := e.apiRaw(dispatcher.RoleOperator, http.MethodPut, "/api/v1/campaigns/planlagt/settings", `{"revision": "`+old+`", "quiet_hours": "off"}`)
+	var conflict SettingsConflict
+	if err := json.Unmarshal(raw.body, &conflict); err != nil || raw.status != http.StatusConflict || conflict.Current.ScheduledAt == nil ||
+		!conflict.Current.ScheduledAt.Equal(when) || conflict.Current.QuietHours != "09:00-20:00" || !strings.Contains(conflict.Message, "changed while you were editing") {
+		t.Fatalf("PUT on an old revision: %d %s", raw.status, raw.body)
+	}
+	body := `{"revision": "` + conflict.Current.Revision + `", "quiet_hours": "off"}`
+	if code := e.api(dispatcher.RoleOperator, http.MethodPut, "/api/v1/campaigns/planlagt/settings", "application/json", strings.NewReader(body), &cs); code != http.StatusOK ||
+		cs.QuietHours != "off" || cs.ScheduledAt == nil || !cs.ScheduledAt.Equal(when) || cs.Revision == conflict.Current.Revision {
+		t.Errorf("PUT on the current revision: %d %+v", code, cs)
+	}
+}

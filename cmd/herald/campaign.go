@@ -165,17 +165,28 @@ With --at the campaign is scheduled: a worker launches it at that time.`,
 			if c.Status != dispatcher.CampaignDraft {
 				return dispatcher.Errorf(dispatcher.ECONFLICT, "cannot launch campaign %s: it is %s", c.Name, c.Status)
 			}
-			if err := a.launchChecked(ctx, c, force); err != nil {
+			var when time.Time
+			if at != "" {
+				if when, err = parseWhen(at, time.Now()); err != nil {
+					return err
+				}
+			}
+			summary, err := a.launchChecked(ctx, c, force)
+			if err != nil {
 				return err
 			}
 			st, _ := a.store(ctx)
 			if at != "" {
-				when, err := parseWhen(at, time.Now())
+				// On the campaign as it is now: the check may have taken
+				// minutes, and an operator may have saved settings meanwhile.
+				_, err := dispatcher.ChangeCampaign(ctx, st, c.ID, func(cur *dispatcher.Campaign) error {
+					if cur.Status != dispatcher.CampaignDraft {
+						return dispatcher.Errorf(dispatcher.ECONFLICT, "cannot schedule campaign %s: it is %s", cur.Name, cur.Status)
+					}
+					cur.Settings.ScheduledAt = when
+					return nil
+				})
 				if err != nil {
-					return err
-				}
-				c.Settings.ScheduledAt = when
-				if err := st.SetCampaignSettings(ctx, c.ID, c.Settings); err != nil {
 					return err
 				}
 				_ = st.Audit(ctx, dispatcher.AuditEntry{At: time.Now(), Actor: a.actor(), Action: "campaign.schedule", Subject: c.Name, Detail: when.Format(time.RFC3339)})
@@ -186,7 +197,12 @@ With --at the campaign is scheduled: a worker launches it at that time.`,
 			if err != nil {
 				return err
 			}
-			if err := ops.Launch(ctx, c); err != nil {
+			if force {
+				err = ops.LaunchForced(ctx, c, "--force given on the command line: the campaign check was not run")
+			} else {
+				err = ops.LaunchChecked(ctx, c, summary)
+			}
+			if err != nil {
 				return err
 			}
 			a.printCampaignStatus(c)

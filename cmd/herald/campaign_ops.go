@@ -346,22 +346,23 @@ func bar(percent float64, width int) string {
 	return "[" + strings.Repeat("#", n) + strings.Repeat(".", width-n) + "]"
 }
 
-// launchChecked runs the campaign check before a launch unless forced.
-func (a *app) launchChecked(ctx context.Context, c *dispatcher.Campaign, force bool) error {
+// launchChecked runs the campaign check before a launch unless forced,
+// and returns what it found in a line for the audit log.
+func (a *app) launchChecked(ctx context.Context, c *dispatcher.Campaign, force bool) (string, error) {
 	if force {
-		return nil
+		return "", nil
 	}
 	st, err := a.store(ctx)
 	if err != nil {
-		return err
+		return "", err
 	}
 	rep, err := dispatcher.Check(ctx, st, c, dispatcher.CheckOptions{})
 	if err != nil {
-		return err
+		return "", err
 	}
 	if !rep.OK() {
 		writeCheck(a.stderr, c, rep)
-		return dispatcher.Errorf(dispatcher.EINVALID, "not launched: the check found problems in %d notices; fix them (`herald campaign check %s`) or launch with --force", problemCount(rep), c.Name)
+		return "", dispatcher.Errorf(dispatcher.EINVALID, "not launched: the check found problems in %d notices; fix them (`herald campaign check %s`) or launch with --force", problemCount(rep), c.Name)
 	}
-	return nil
+	return rep.Summary(), nil
 }

@@ -149,9 +149,18 @@ func (a *app) runDemo(ctx context.Context, workers int, timeout time.Duration) e
 	}
 	fmt.Fprintf(out, "imported %s: read %d rows, accepted %d, rejected %d, duplicates %d, warnings %d\n", src, run.Read, run.Accepted, run.Rejected, run.Duplicates, run.Warnings)
 
-	// Launch, and send with several workers.
+	// Check every notice, launch, and send with several workers.
+	check, err := dispatcher.Check(ctx, st, camp, dispatcher.CheckOptions{})
+	if err != nil {
+		return err
+	}
+	if !check.OK() {
+		writeCheck(out, camp, check)
+		return fmt.Errorf("demo campaign %s fails its check: %s", camp.Name, check.Summary())
+	}
+	fmt.Fprintf(out, "checked: every notice renders (%d e-mails, %d SMS)\n", check.Notices[dispatcher.Email], check.Notices[dispatcher.SMS])
 	ops := &dispatcher.Operations{Store: st, Actor: "demo"}
-	if err := ops.Launch(ctx, camp); err != nil {
+	if err := ops.LaunchChecked(ctx, camp, check.Summary()); err != nil {
 		return err
 	}
 	emailCh, err := email.New(email.Config{Host: mta.Host(), Port: mta.Port(), TLS: email.TLSNone, PoolSize: 2 * workers}, email.WithLogger(a.logger))

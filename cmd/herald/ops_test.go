@@ -99,4 +99,13 @@ func TestCheckPreviewLaunch(t *testing.T) {
 			t.Errorf("status lacks %q:\n%s", want, out)
 		}
 	}
+
+	// A launch past the check is audited as forced.
+	mustHerald(t, e, "campaign", "create", "--name", "chk2", "--locale", "nb", "--templates", tpl, "--from", "hr@example.no", "--sms-from", "Memira")
+	mustHerald(t, e, "import", "--campaign", "chk2", "--rejects", filepath.Join(t.TempDir(), "r2.csv"), csv)
+	mustHerald(t, e, "campaign", "launch", "chk2", "--force")
+	es, err := st.(dispatcher.UserStore).AuditLog(context.Background(), dispatcher.AuditQuery{Action: "campaign.launch_forced"})
+	if err != nil || len(es) != 1 || es[0].Subject != "chk2" || !strings.Contains(es[0].Detail, "--force") {
+		t.Errorf("audit of launch --force: %+v %v", es, err)
+	}
 }

@@ -291,3 +291,70 @@ func testUpdateCampaign(t *testing.T, s dispatcher.Store) {
 		t.Errorf("update of a missing campaign: %v, want ErrNotFound", err)
 	}
 }
+
+// testUpdateCampaignRevision: an update that carries the revision it read
+// is a compare-and-set. Two editors who read the same campaign: the first
+// to save wins, the second is ErrStale and changes nothing. Setting the
+// settings (a schedule) or the status gives a new revision too.
+func testUpdateCampaignRevision(t *testing.T, s dispatcher.Store) {
+	ctx := ctxOf(t)
+	c := newCampaign(t, s, "cas")
+	read := func() *dispatcher.Campaign {
+		t.Helper()
+		got, err := s.Campaign(ctx, c.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	a, b := read(), read()
+	if a.Revision == "" || a.Revision != b.Revision || a.Revision != c.Revision {
+		t.Fatalf("revisions of one campaign read twice and as created: %q, %q, %q", a.Revision, b.Revision, c.Revision)
+	}
+	editable := []dispatcher.CampaignStatus{dispatcher.CampaignDraft, dispatcher.CampaignPaused}
+	a.Settings.QuietHours = "off"
+	if err := s.UpdateCampaign(ctx, a, editable); err != nil {
+		t.Fatal(err)
+	}
+	if now := read(); a.Revision == b.Revision || a.Revision != now.Revision {
+		t.Errorf("revision after an update: %q, was %q, ledger says %q", a.Revision, b.Revision, now.Revision)
+	}
+	b.Settings.Deadline = at(24 * time.Hour)
+	if err := s.UpdateCampaign(ctx, b, editable); !errors.Is(err, dispatcher.ErrStale) {
+		t.Fatalf("second editor's update: %v, want ErrStale", err)
+	}
+	if now := read(); now.Settings.QuietHours != "off" || !now.Settings.Deadline.IsZero() {
+		t.Errorf("after the refused update: %+v", now.Settings)
+	}
+	// A schedule set meanwhile is a change the editor did not see.
+	a = read()
+	set := a.Settings
+	set.ScheduledAt = at(time.Hour)
+	if err := s.SetCampaignSettings(ctx, c.ID, set); err != nil {
+		t.Fatal(err)
+	}
+	a.Settings.QuietHours = "08:00-20:00"
+	if err := s.UpdateCampaign(ctx, a, editable); !errors.Is(err, dispatcher.ErrStale) {
+		t.Fatalf("update over a schedule set meanwhile: %v, want ErrStale", err)
+	}
+	if now := read(); !now.Settings.ScheduledAt.Equal(at(time.Hour)) || now.Settings.QuietHours != "off" {
+		t.Errorf("the schedule was overwritten: %+v", now.Settings)
+	}
+	// A launch is a change too.
+	a = read()
+	if err := s.SetCampaignStatus(ctx, c.ID, []dispatcher.CampaignStatus{dispatcher.CampaignDraft}, dispatcher.CampaignRunning, at(0)); err != nil {
+		t.Fatal(err)
+	}
+	if now := read(); now.Revision == a.Revision {
+		t.Errorf("revision unchanged by a launch")
+	}
+	a.IncidentRef = "INC-X"
+	if err := s.UpdateCampaign(ctx, a, []dispatcher.CampaignStatus{dispatcher.CampaignDraft, dispatcher.CampaignRunning}); !errors.Is(err, dispatcher.ErrStale) {
+		t.Errorf("update of a campaign launched meanwhile: %v, want ErrStale", err)
+	}
+	missing := *a
+	missing.ID += 1000
+	if err := s.UpdateCampaign(ctx, &missing, editable); !errors.Is(err, dispatcher.ErrNotFound) {
+		t.Errorf("compare-and-set on a missing campaign: %v, want ErrNotFound", err)
+	}
+}

@@ -125,6 +125,7 @@ func Run(t *testing.T, open func(t *testing.T) dispatcher.Store) {
 		{"CampaignStatus", testCampaignStatus},
 		{"CampaignSettings", testCampaignSettings},
 		{"UpdateCampaign", testUpdateCampaign},
+		{"UpdateCampaignRevision", testUpdateCampaignRevision},
 		{"Templates", testTemplates},
 		{"ImportDedupe", testImportDedupe},
 		{"ImportPlanAndCreationEvents", testImportPlan},
