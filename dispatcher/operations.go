@@ -30,13 +30,19 @@ func (o *Operations) now() time.Time {
 // pending deliveries to the queue. Whether it passed the campaign check
 // is the caller's business (see LaunchChecked and LaunchForced).
 func (o *Operations) Launch(ctx context.Context, c *Campaign) error {
-	return o.move(ctx, c, []CampaignStatus{CampaignDraft}, CampaignRunning, "launch")
+	if err := o.move(ctx, c, []CampaignStatus{CampaignDraft}, CampaignRunning, "launch"); err != nil {
+		return err
+	}
+	return o.clearReason(ctx, c, "launch")
 }
 
 // LaunchChecked launches a draft campaign that passed the campaign check;
 // summary says what the check found, for the audit log.
 func (o *Operations) LaunchChecked(ctx context.Context, c *Campaign, summary string) error {
-	return o.moveAudited(ctx, c, []CampaignStatus{CampaignDraft}, CampaignRunning, "launch", "campaign.launch", summary)
+	if err := o.moveAudited(ctx, c, []CampaignStatus{CampaignDraft}, CampaignRunning, "launch", "campaign.launch", summary); err != nil {
+		return err
+	}
+	return o.clearReason(ctx, c, "launch")
 }
 
 // LaunchForced launches a draft campaign past a failed (or skipped)
@@ -44,7 +50,10 @@ func (o *Operations) LaunchChecked(ctx context.Context, c *Campaign, summary str
 // as campaign.launch_forced with reasons: what the check found and why
 // the operator went ahead.
 func (o *Operations) LaunchForced(ctx context.Context, c *Campaign, reasons string) error {
-	return o.moveAudited(ctx, c, []CampaignStatus{CampaignDraft}, CampaignRunning, "launch", "campaign.launch_forced", reasons)
+	if err := o.moveAudited(ctx, c, []CampaignStatus{CampaignDraft}, CampaignRunning, "launch", "campaign.launch_forced", reasons); err != nil {
+		return err
+	}
+	return o.clearReason(ctx, c, "launch")
 }
 
 // Resume continues a paused campaign where it stopped, clearing the
@@ -54,6 +63,13 @@ func (o *Operations) Resume(ctx context.Context, c *Campaign) error {
 	if err := o.move(ctx, c, []CampaignStatus{CampaignPaused}, CampaignRunning, "resume"); err != nil {
 		return err
 	}
+	return o.clearReason(ctx, c, "resume")
+}
+
+// clearReason clears why the campaign paused itself or why its
+// scheduled launch was not made, once it runs (on the campaign as it is
+// now, so that settings saved meanwhile stay).
+func (o *Operations) clearReason(ctx context.Context, c *Campaign, verb string) error {
 	if c.Settings.PauseReason == "" {
 		return nil
 	}
@@ -62,7 +78,7 @@ func (o *Operations) Resume(ctx context.Context, c *Campaign) error {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("resume campaign %s: clear why it paused: %w", c.Name, err)
+		return fmt.Errorf("%s campaign %s: clear why it stopped: %w", verb, c.Name, err)
 	}
 	*c = *cur
 	return nil

@@ -75,16 +75,13 @@ func (r *Reconciler) Run(ctx context.Context, full bool) (ReconcileResult, error
 	}
 	for _, c := range camps {
 		if c.Status == CampaignDraft && !c.Settings.ScheduledAt.IsZero() && !c.Settings.ScheduledAt.After(r.now()) {
-			ops := &Operations{Store: r.Store, Now: r.Now, Actor: "scheduler"}
-			err := ops.Launch(ctx, c)
-			if ErrorCode(err) == ECONFLICT {
-				continue // another worker launched it first
-			}
+			launched, err := r.launchScheduled(ctx, c)
 			if err != nil {
 				return res, fmt.Errorf("scheduled launch of %s: %w", c.Name, err)
 			}
-			res.Launched++
-			r.log().Info("scheduled campaign launched", "campaign", c.ID)
+			if launched {
+				res.Launched++
+			}
 		}
 		if c.Status != CampaignRunning {
 			continue
@@ -127,6 +124,52 @@ func (r *Reconciler) Run(ctx context.Context, full bool) (ReconcileResult, error
 	}
 	return res, nil
 }
+
+// launchScheduled launches a draft whose time has come, if its notices
+// still pass the campaign check: templates or contacts may have changed
+// since the schedule was set. A campaign that fails stays a draft, its
+// schedule cleared and the reason recorded for the operator (shown where
+// a paused campaign's reason is), rather than being tried again every
+// pass. It reports whether it launched.
+func (r *Reconciler) launchScheduled(ctx context.Context, c *Campaign) (bool, error) {
+	// One renderer: the check runs beside the worker's sending.
+	rep, err := Check(ctx, r.Store, c, CheckOptions{Workers: 1})
+	if err != nil {
+		return false, err
+	}
+	ops := &Operations{Store: r.Store, Now: r.Now, Actor: "scheduler"}
+	if rep.OK() {
+		err := ops.LaunchChecked(ctx, c, rep.Summary())
+		if ErrorCode(err) == ECONFLICT {
+			return false, nil // another worker launched it first, or someone cancelled it
+		}
+		if err != nil {
+			return false, err
+		}
+		r.log().Info("scheduled campaign launched", "campaign", c.ID)
+		return true, nil
+	}
+	at := c.Settings.ScheduledAt
+	why := fmt.Sprintf("the launch scheduled for %s was not made: the campaign check found problems (%s); fix them, run herald campaign check, and launch or schedule it again", at.UTC().Format(time.RFC3339), rep.Summary())
+	_, err = ChangeCampaign(ctx, r.Store, c.ID, func(cur *Campaign) error {
+		if cur.Status != CampaignDraft || !cur.Settings.ScheduledAt.Equal(at) {
+			return errScheduleMoved
+		}
+		cur.Settings.ScheduledAt = time.Time{}
+		cur.Settings.PauseReason = why
+		return nil
+	})
+	if errors.Is(err, errScheduleMoved) {
+		return false, nil // launched, cancelled or rescheduled meanwhile
+	}
+	if err != nil {
+		return false, err
+	}
+	r.log().Warn("scheduled launch refused by the campaign check", "campaign", c.ID, "problems", len(rep.Problems))
+	return false, r.Store.Audit(ctx, AuditEntry{At: r.now(), Actor: "scheduler", Action: "campaign.launch_refused", Subject: c.Name, Detail: rep.Summary()})
+}
+
+var errScheduleMoved = errors.New("the schedule changed")
 
 func (r *Reconciler) batchSize() int {
 	if r.BatchSize > 0 {

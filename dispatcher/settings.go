@@ -12,7 +12,8 @@ import (
 // herald's defaults.
 type Settings struct {
 	// ScheduledAt, when set on a draft, launches the campaign at that time
-	// (a worker's reconciler does it, after the campaign passes its check).
+	// (a worker's reconciler does it, if the campaign passes its check
+	// then; otherwise it clears the schedule and says why in PauseReason).
 	ScheduledAt time.Time `json:"scheduled_at,omitzero"`
 	// Deadline is when every notice must be out (GDPR: without undue
 	// delay; US state rules: 30–60 days). Status shows the projected
@@ -24,7 +25,8 @@ type Settings struct {
 
 	// Guard is the sender-reputation guard (see guard.go).
 	Guard GuardSettings `json:"guard,omitzero"`
-	// PauseReason says why the campaign paused itself; cleared on resume.
+	// PauseReason says why the campaign paused itself, or why its
+	// scheduled launch was not made; cleared on resume.
 	PauseReason string `json:"pause_reason,omitempty"`
 
 	// ConsentRequired e-mails only contacts who agreed to electronic

@@ -3,6 +3,7 @@ package dispatcher_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -427,6 +428,60 @@ func TestWorkerHandsClaimsBackWhenItCannotSend(t *testing.T) {
 		}
 		if f.email.count() != 2 {
 			t.Errorf("sent %d after the job ran again, want 2", f.email.count())
+		}
+	})
+}
+
+// TestScheduledLaunchRunsTheCheck: the reconciler launches a scheduled
+// draft only if its notices still pass the campaign check; otherwise the
+// schedule is cleared and the reason kept for the operator.
+func TestScheduledLaunchRunsTheCheck(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st dispatcher.Store) {
+		ctx := context.Background()
+		for _, tc := range []struct {
+			name   string
+			text   string
+			launch bool
+		}{
+			{"passes", "Dear {{.Name}}", true},
+			{"fails", "Dear {{index .Attrs \"avdeling\"}}", false},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				camp := &dispatcher.Campaign{Name: fmt.Sprintf("sched%d", campaignSeq.Add(1)), DefaultLocale: "en", Policy: dispatcher.Policy{dispatcher.Email},
+					Status: dispatcher.CampaignDraft, Sender: dispatcher.Sender{FromEmail: "hr@example.no"},
+					Settings: dispatcher.Settings{QuietHours: "off", ScheduledAt: time.Now().Add(-time.Minute)}}
+				ts := []dispatcher.Template{{Channel: dispatcher.Email, Locale: "en", Subject: "Notice", Text: tc.text}}
+				if err := st.CreateCampaign(ctx, camp, ts); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := st.ImportContacts(ctx, camp.ID, []dispatcher.Contact{person("s@example.no", "")}, func(c *dispatcher.Contact) []dispatcher.Delivery {
+					return dispatcher.Plan(camp.Policy, c, time.Now())
+				}); err != nil {
+					t.Fatal(err)
+				}
+				res, err := (&dispatcher.Reconciler{Store: st}).Run(ctx, false)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, _ := st.Campaign(ctx, camp.ID)
+				if tc.launch {
+					if res.Launched != 1 || got.Status != dispatcher.CampaignRunning {
+						t.Errorf("launched %d, status %s", res.Launched, got.Status)
+					}
+					return
+				}
+				if res.Launched != 0 || got.Status != dispatcher.CampaignDraft || !got.Settings.ScheduledAt.IsZero() ||
+					!strings.Contains(got.Settings.PauseReason, "campaign check found problems") {
+					t.Errorf("launched %d, status %s, schedule %v, reason %q", res.Launched, got.Status, got.Settings.ScheduledAt, got.Settings.PauseReason)
+				}
+				// A launch after the fix clears the reason.
+				if err := (&dispatcher.Operations{Store: st, Actor: "test"}).LaunchForced(ctx, got, "fixed by hand"); err != nil {
+					t.Fatal(err)
+				}
+				if again, _ := st.Campaign(ctx, camp.ID); again.Settings.PauseReason != "" {
+					t.Errorf("reason %q after the launch", again.Settings.PauseReason)
+				}
+			})
 		}
 	})
 }
