@@ -132,12 +132,19 @@ func (r *Reconciler) Run(ctx context.Context, full bool) (ReconcileResult, error
 // a paused campaign's reason is), rather than being tried again every
 // pass. It reports whether it launched.
 func (r *Reconciler) launchScheduled(ctx context.Context, c *Campaign) (bool, error) {
+	ops := &Operations{Store: r.Store, Now: r.Now, Actor: "scheduler"}
+	if c.Settings.ScheduleForced {
+		err := ops.LaunchForced(ctx, c, "scheduled with --force: the campaign check was not required")
+		if ErrorCode(err) == ECONFLICT {
+			return false, nil
+		}
+		return err == nil, err
+	}
 	// One renderer: the check runs beside the worker's sending.
 	rep, err := Check(ctx, r.Store, c, CheckOptions{Workers: 1})
 	if err != nil {
 		return false, err
 	}
-	ops := &Operations{Store: r.Store, Now: r.Now, Actor: "scheduler"}
 	if rep.OK() {
 		err := ops.LaunchChecked(ctx, c, rep.Summary())
 		if ErrorCode(err) == ECONFLICT {

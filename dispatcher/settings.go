@@ -15,6 +15,10 @@ type Settings struct {
 	// (a worker's reconciler does it, if the campaign passes its check
 	// then; otherwise it clears the schedule and says why in PauseReason).
 	ScheduledAt time.Time `json:"scheduled_at,omitzero"`
+	// ScheduleForced marks a schedule set past a failing check (`launch
+	// --force --at`): the launch then goes ahead without checking again,
+	// audited as forced.
+	ScheduleForced bool `json:"schedule_forced,omitempty"`
 	// Deadline is when every notice must be out (GDPR: without undue
 	// delay; US state rules: 30–60 days). Status shows the projected
 	// finish against it.

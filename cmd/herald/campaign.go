@@ -183,7 +183,7 @@ With --at the campaign is scheduled: a worker launches it at that time.`,
 					if cur.Status != dispatcher.CampaignDraft {
 						return dispatcher.Errorf(dispatcher.ECONFLICT, "cannot schedule campaign %s: it is %s", cur.Name, cur.Status)
 					}
-					cur.Settings.ScheduledAt = when
+					cur.Settings.ScheduledAt, cur.Settings.ScheduleForced = when, force
 					return nil
 				})
 				if err != nil {

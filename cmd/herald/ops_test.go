@@ -100,12 +100,17 @@ func TestCheckPreviewLaunch(t *testing.T) {
 		}
 	}
 
-	// A launch past the check is audited as forced.
+	// A launch past the check is audited as forced, scheduled (chk,
+	// by the scheduler) or not (chk2).
 	mustHerald(t, e, "campaign", "create", "--name", "chk2", "--locale", "nb", "--templates", tpl, "--from", "hr@example.no", "--sms-from", "Memira")
 	mustHerald(t, e, "import", "--campaign", "chk2", "--rejects", filepath.Join(t.TempDir(), "r2.csv"), csv)
 	mustHerald(t, e, "campaign", "launch", "chk2", "--force")
 	es, err := st.(dispatcher.UserStore).AuditLog(context.Background(), dispatcher.AuditQuery{Action: "campaign.launch_forced"})
-	if err != nil || len(es) != 1 || es[0].Subject != "chk2" || !strings.Contains(es[0].Detail, "--force") {
-		t.Errorf("audit of launch --force: %+v %v", es, err)
+	forced := map[string]string{}
+	for _, x := range es {
+		forced[x.Subject+" "+x.Actor] = x.Detail
+	}
+	if err != nil || len(es) != 2 || !strings.Contains(forced["chk2 cli:test"], "--force") || !strings.Contains(forced["chk scheduler"], "--force") {
+		t.Errorf("audit of forced launches: %+v %v", es, err)
 	}
 }
