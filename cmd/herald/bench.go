@@ -1336,7 +1336,7 @@ func (r *benchRun) report() error {
 		}
 		fmt.Fprintf(out, "sink      %d e-mails (%.1f MB over %d connections), %d SMS\n", res.Sink.SMTPMessages, float64(res.Sink.SMTPBytes)/1e6, res.Sink.SMTPConnections, res.Sink.SMSMessages)
 		if res.RedisCmdsPerMsg > 0 || res.PGCommitsPerMsg > 0 {
-			fmt.Fprintf(out, "per message: %.1f Redis commands, %.1f PostgreSQL commits (server-wide)\n", res.RedisCmdsPerMsg, res.PGCommitsPerMsg)
+			fmt.Fprintf(out, "per message: %.1f Redis commands, %.2f PostgreSQL commits (server-wide)\n", res.RedisCmdsPerMsg, res.PGCommitsPerMsg)
 		}
 	}
 	if len(res.LedgerPerContact) > 0 {
