@@ -264,21 +264,11 @@ type TemplateView struct {
 
 // CreateCampaignRequest creates a draft campaign with its templates: those
 // given, on top of the starter notices of StarterLocales, if any. The
-// settings fields are those of CampaignSettings.
+// settings fields are CampaignFields, the same as the settings endpoint.
 type CreateCampaignRequest struct {
-	Name                string         `json:"name"`
-	IncidentRef         string         `json:"incident_ref"`
-	DefaultLocale       string         `json:"default_locale"`
-	Channels            []string       `json:"channels"`
-	Sender              SenderView     `json:"sender"`
-	QuietHours          string         `json:"quiet_hours"`
-	Deadline            *time.Time     `json:"deadline"`
-	ConsentRequired     bool           `json:"consent_required"`
-	AllChannels         bool           `json:"all_channels"`
-	SubstituteThreshold int            `json:"substitute_threshold"`
-	Guard               GuardView      `json:"guard"`
-	StarterLocales      []string       `json:"starter_locales"`
-	Templates           []TemplateView `json:"templates"`
+	CampaignFields
+	StarterLocales []string       `json:"starter_locales"`
+	Templates      []TemplateView `json:"templates"`
 }
 
 func (s *Server) apiCreateCampaign(w http.ResponseWriter, r *http.Request) {
@@ -288,9 +278,7 @@ func (s *Server) apiCreateCampaign(w http.ResponseWriter, r *http.Request) {
 		s.apiFail(w, r, err)
 		return
 	}
-	cs := CampaignSettings{Name: req.Name, IncidentRef: req.IncidentRef, DefaultLocale: req.DefaultLocale, Channels: req.Channels,
-		Sender: req.Sender, QuietHours: req.QuietHours, Deadline: req.Deadline, ConsentRequired: req.ConsentRequired,
-		AllChannels: req.AllChannels, SubstituteThreshold: req.SubstituteThreshold, Guard: req.Guard}
+	cs := CampaignSettings{CampaignFields: req.CampaignFields}
 	ts, err := starter.Templates(req.StarterLocales...)
 	if err != nil {
 		s.apiFail(w, r, dispatcher.FieldErrors{{Field: "starter_locales", Message: userMessage(err)}})

@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/heraldhq/herald/dispatcher"
 	"github.com/heraldhq/herald/internal/csvsafe"
@@ -172,11 +171,11 @@ func (s *Server) lookup(ctx context.Context, p *principal, req lookupRequest) (*
 		return nil, dispatcher.Errorf(dispatcher.EINVALID, "give an e-mail address, phone number, external id or name to look up")
 	default:
 		var err error
-		if found, err = s.findExact(ctx, q); err != nil {
+		if found, err = dispatcher.FindContactsExact(ctx, s.cfg.Store, q, s.cfg.Region); err != nil {
 			return nil, err
 		}
 		res.By = "address"
-		if len(found) == 0 && isNameLike(q) {
+		if len(found) == 0 && dispatcher.IsNameQuery(q) {
 			nq, err := dispatcher.ParseNameQuery(q)
 			if err != nil {
 				return nil, err
@@ -248,38 +247,6 @@ func (s *Server) fillTimelines(ctx context.Context, res *LookupResult) error {
 		}
 	}
 	return nil
-}
-
-// findExact finds contacts by exact e-mail, phone or external id. A
-// number read out as written ("+47 962 62 050", or "962 62 050" with the
-// default region) is stored in E.164 and looked up that way too.
-func (s *Server) findExact(ctx context.Context, q string) ([]dispatcher.Contact, error) {
-	found, err := s.cfg.Store.FindContacts(ctx, q)
-	if err != nil {
-		return nil, err
-	}
-	if e164, err := dispatcher.NormalizePhone(q, s.cfg.Region); err == nil && e164 != q {
-		more, err := s.cfg.Store.FindContacts(ctx, e164)
-		if err != nil {
-			return nil, err
-		}
-		seen := map[int64]bool{}
-		for _, c := range found {
-			seen[c.ID] = true
-		}
-		for _, c := range more {
-			if !seen[c.ID] {
-				found = append(found, c)
-			}
-		}
-	}
-	return found, nil
-}
-
-// isNameLike reports whether a query that matched no address may be a
-// name: it has a letter and is not an e-mail address.
-func isNameLike(q string) bool {
-	return !strings.Contains(q, "@") && strings.IndexFunc(q, unicode.IsLetter) >= 0
 }
 
 // fillTimeline reads the deliveries of tl's contact and their events.

@@ -33,10 +33,9 @@ type GuardView struct {
 	Complaint  float64 `json:"complaint"`   // share of recent e-mails, e.g. 0.001
 }
 
-// CampaignSettings is everything about a campaign an operator sets, as
-// the settings endpoint reads and writes it. Status, Editable, ScheduledAt
-// and PauseReason are read only.
-type CampaignSettings struct {
+// CampaignFields is everything about a campaign an operator sets: what a
+// new campaign is created with and what its settings change.
+type CampaignFields struct {
 	Name                string     `json:"name"`
 	IncidentRef         string     `json:"incident_ref"`
 	DefaultLocale       string     `json:"default_locale"`
@@ -48,6 +47,13 @@ type CampaignSettings struct {
 	AllChannels         bool       `json:"all_channels"`
 	SubstituteThreshold int        `json:"substitute_threshold"`
 	Guard               GuardView  `json:"guard"`
+}
+
+// CampaignSettings is a campaign's CampaignFields as the settings endpoint
+// reads and writes them, with what it shows beside them. Status, Editable,
+// ScheduledAt and PauseReason are read only.
+type CampaignSettings struct {
+	CampaignFields
 
 	Status      dispatcher.CampaignStatus `json:"status,omitempty"`
 	Editable    bool                      `json:"editable"`
@@ -61,11 +67,12 @@ type CampaignSettings struct {
 
 func settingsOf(c *dispatcher.Campaign) CampaignSettings {
 	st := c.Settings
-	cs := CampaignSettings{Name: c.Name, IncidentRef: c.IncidentRef, DefaultLocale: c.DefaultLocale,
+	cs := CampaignSettings{CampaignFields: CampaignFields{Name: c.Name, IncidentRef: c.IncidentRef, DefaultLocale: c.DefaultLocale,
 		Sender:     SenderView{c.Sender.FromName, c.Sender.FromEmail, c.Sender.ReplyTo, c.Sender.SMSFrom, c.Sender.SMSService},
 		QuietHours: st.QuietHours, ConsentRequired: st.ConsentRequired, AllChannels: st.AllChannels, SubstituteThreshold: st.SubstituteThreshold,
-		Guard:  GuardView{Off: st.Guard.Off, HardBounce: st.Guard.HardBounce, Complaint: st.Guard.Complaint},
-		Status: c.Status, Editable: c.Status.Editable(), PauseReason: st.PauseReason, Channels: []string{}, Revision: c.Revision}
+		Guard:    GuardView{Off: st.Guard.Off, HardBounce: st.Guard.HardBounce, Complaint: st.Guard.Complaint},
+		Channels: []string{}},
+		Status: c.Status, Editable: c.Status.Editable(), PauseReason: st.PauseReason, Revision: c.Revision}
 	for _, k := range c.Policy {
 		cs.Channels = append(cs.Channels, string(k))
 	}
@@ -454,7 +461,7 @@ func fieldProblems(err error) (dispatcher.FieldErrors, error) {
 }
 
 func (s *Server) newCampaignForm(w http.ResponseWriter, r *http.Request) {
-	v := newSettingsView(CampaignSettings{DefaultLocale: "en", Channels: []string{"email", "sms"}})
+	v := newSettingsView(CampaignSettings{CampaignFields: CampaignFields{DefaultLocale: "en", Channels: []string{"email", "sms"}}})
 	v.New = true
 	v.Chosen["en"] = true
 	s.render(w, r, http.StatusOK, "settings", pageData{Title: "New campaign", Nav: "campaigns", Data: v})
@@ -515,16 +522,24 @@ func (s *Server) createCampaignForm(w http.ResponseWriter, r *http.Request) {
 		Error: "The campaign was not created: see the fields marked below.", Data: v})
 }
 
-func (s *Server) settingsPage(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	c, err := s.campaign(ctx, r.PathValue("name"))
+// settingsFor reads a campaign and the settings form's view of it.
+func (s *Server) settingsFor(ctx context.Context, name string) (*dispatcher.Campaign, *settingsView, error) {
+	c, err := s.campaign(ctx, name)
 	if err != nil {
-		s.pageFail(w, r, err)
-		return
+		return nil, nil, err
 	}
 	v := newSettingsView(settingsOf(c))
 	v.C, v.Editable = campaignView(c), c.Status.Editable()
 	if v.HasContacts, err = s.hasContacts(ctx, c); err != nil {
+		return nil, nil, err
+	}
+	return c, v, nil
+}
+
+func (s *Server) settingsPage(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	c, v, err := s.settingsFor(ctx, r.PathValue("name"))
+	if err != nil {
 		s.pageFail(w, r, err)
 		return
 	}
@@ -533,14 +548,8 @@ func (s *Server) settingsPage(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) settingsSave(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	c, err := s.campaign(ctx, r.PathValue("name"))
+	c, v, err := s.settingsFor(ctx, r.PathValue("name"))
 	if err != nil {
-		s.pageFail(w, r, err)
-		return
-	}
-	v := newSettingsView(settingsOf(c))
-	v.C, v.Editable = campaignView(c), c.Status.Editable()
-	if v.HasContacts, err = s.hasContacts(ctx, c); err != nil {
 		s.pageFail(w, r, err)
 		return
 	}

@@ -122,7 +122,7 @@ func (a *app) campaignPreviewCommand() *cobra.Command {
 				return usageError{fmt.Errorf("give --contact with an external id, e-mail or phone number")}
 			}
 			st, _ := a.store(ctx)
-			found, err := findPerson(ctx, st, contact, "")
+			found, err := dispatcher.FindContactsExact(ctx, st, contact, "")
 			if err != nil {
 				return err
 			}

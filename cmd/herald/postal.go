@@ -358,7 +358,7 @@ func (a *app) letterOf(ctx context.Context, id int64, q string) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	found, err := findPerson(ctx, st, strings.TrimSpace(q), "")
+	found, err := dispatcher.FindContactsExact(ctx, st, strings.TrimSpace(q), "")
 	if err != nil {
 		return 0, err
 	}

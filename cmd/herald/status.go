@@ -1,12 +1,10 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/spf13/cobra"
 
@@ -70,13 +68,13 @@ lookup is audited.`,
 			if limit <= 0 || limit > 100 {
 				return usageError{fmt.Errorf("--limit %d: give a number from 1 to 100", limit)}
 			}
-			contacts, err := findPerson(ctx, st, q, region)
+			contacts, err := dispatcher.FindContactsExact(ctx, st, q, region)
 			if err != nil {
 				return err
 			}
 			detail := fmt.Sprintf("%d contacts shown", len(contacts))
 			var byName *dispatcher.NameMatches
-			if len(contacts) == 0 && isNameQuery(q) {
+			if len(contacts) == 0 && dispatcher.IsNameQuery(q) {
 				nq, err := dispatcher.ParseNameQuery(q)
 				if err != nil {
 					return err
@@ -163,38 +161,6 @@ lookup is audited.`,
 	cmd.Flags().IntVar(&limit, "limit", 10, "the most people a name search shows")
 	cmd.Flags().StringVar(&region, "region", "", "country (e.g. NO) for a phone number given without +country code")
 	return cmd
-}
-
-// findPerson looks a query up as given and, when it reads as a phone
-// number ("+47 962 62 050", "962 62 050" with --region), in E.164 too:
-// callers read their number out as they write it, not as it is stored.
-func findPerson(ctx context.Context, st dispatcher.Store, q, region string) ([]dispatcher.Contact, error) {
-	found, err := st.FindContacts(ctx, q)
-	if err != nil {
-		return nil, err
-	}
-	if e164, err := dispatcher.NormalizePhone(q, region); err == nil && e164 != q {
-		more, err := st.FindContacts(ctx, e164)
-		if err != nil {
-			return nil, err
-		}
-		seen := map[int64]bool{}
-		for _, c := range found {
-			seen[c.ID] = true
-		}
-		for _, c := range more {
-			if !seen[c.ID] {
-				found = append(found, c)
-			}
-		}
-	}
-	return found, nil
-}
-
-// isNameQuery reports whether a query that matched no address may be a
-// name: it has a letter and is not an e-mail address.
-func isNameQuery(q string) bool {
-	return !strings.Contains(q, "@") && strings.IndexFunc(q, unicode.IsLetter) >= 0
 }
 
 func orMore(more bool) string {
