@@ -44,7 +44,8 @@ func chromiumPath(t *testing.T) string {
 
 // screenshotDir is where the browser tests leave their screenshots:
 // $HERALD_ARTIFACTS/screenshots when CI sets it, else
-// web/testdata/screenshots (ignored by git).
+// web/testdata/screenshots (ignored by git). Screenshots of an earlier run
+// are removed first, so that the directory shows this run's pages only.
 func screenshotDir(t *testing.T) string {
 	t.Helper()
 	dir := filepath.Join("testdata", "screenshots")
@@ -53,6 +54,15 @@ func screenshotDir(t *testing.T) string {
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
+	}
+	old, err := filepath.Glob(filepath.Join(dir, "*.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range old {
+		if err := os.Remove(f); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return dir
 }
