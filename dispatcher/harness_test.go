@@ -199,11 +199,19 @@ func person(email, phone string) dispatcher.Contact {
 // deliveries returns the contact's deliveries by channel.
 func (f *fixture) deliveries(t *testing.T, address string) map[dispatcher.ChannelKind]dispatcher.Delivery {
 	t.Helper()
-	cs, err := f.st.FindContacts(context.Background(), address)
+	_, ds := findOne(t, f.st, address)
+	return ds
+}
+
+// findOne finds the one contact that query (an address or external id)
+// names, and its deliveries by channel.
+func findOne(t *testing.T, st dispatcher.Store, query string) (dispatcher.Contact, map[dispatcher.ChannelKind]dispatcher.Delivery) {
+	t.Helper()
+	cs, err := st.FindContacts(context.Background(), query)
 	if err != nil || len(cs) != 1 {
-		t.Fatalf("find %s: %v %v", address, cs, err)
+		t.Fatalf("find %s: %v %v", query, cs, err)
 	}
-	ds, err := f.st.DeliveriesOf(context.Background(), cs[0].ID)
+	ds, err := st.DeliveriesOf(context.Background(), cs[0].ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,7 +219,7 @@ func (f *fixture) deliveries(t *testing.T, address string) map[dispatcher.Channe
 	for _, d := range ds {
 		out[d.Channel] = d
 	}
-	return out
+	return cs[0], out
 }
 
 // job returns a job of the contact's delivery on channel k alone.

@@ -83,19 +83,7 @@ func (f *letterFixture) drain(t *testing.T) {
 
 func (f *letterFixture) byExternalID(t *testing.T, id string) (dispatcher.Contact, map[dispatcher.ChannelKind]dispatcher.Delivery) {
 	t.Helper()
-	cs, err := f.st.FindContacts(context.Background(), id)
-	if err != nil || len(cs) != 1 {
-		t.Fatalf("find %s: %v %v", id, cs, err)
-	}
-	ds, err := f.st.DeliveriesOf(context.Background(), cs[0].ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[dispatcher.ChannelKind]dispatcher.Delivery{}
-	for _, d := range ds {
-		out[d.Channel] = d
-	}
-	return cs[0], out
+	return findOne(t, f.st, id)
 }
 
 // TestPostalBatchLifecycle: letters wait outside the queue, go to print

@@ -210,30 +210,20 @@ func insertDeliveries(ctx context.Context, tx *txn, ds []dispatcher.Delivery, no
 	if len(ds) == 0 {
 		return nil
 	}
-	type key struct {
-		contact int64
-		channel dispatcher.ChannelKind
-	}
-	index := make(map[key]int, len(ds))
-	rows := make([][]any, 0, len(ds))
-	for i := range ds {
+	keep := firstPerChannel(ds, now)
+	index := make(map[deliveryKey]int, len(keep))
+	rows := make([][]any, len(keep))
+	for n, i := range keep {
 		d := &ds[i]
-		d.ID = 0
-		d.UpdatedAt = now(d.UpdatedAt)
-		k := key{d.ContactID, d.Channel}
-		if _, dup := index[k]; dup {
-			continue // the first of a contact × channel wins, as in the ledger
-		}
-		index[k] = i
-		rows = append(rows, []any{d.CampaignID, d.ContactID, string(d.Channel), d.Seq, string(d.State), d.Generation,
-			d.Attempt, d.Address, d.ProviderID, d.Code, d.Diagnostic, tx.d.timeValue(d.UpdatedAt), notBefore(tx.d, d.NotBefore)})
+		index[deliveryKey{d.ContactID, d.Channel}] = i
+		rows[n] = deliveryValues(tx.d, d, make([]any, 0, len(deliveryInsertCols)))
 	}
 	_, err := tx.d.bulkInsert(ctx, tx, &bulk{
 		table: "deliveries", cols: deliveryInsertCols, rows: rows,
 		conflict: "(contact_id, channel)", returning: "id, contact_id, channel", order: "contact_id, seq",
 		scan: func(r *sql.Rows) error {
 			var id int64
-			var k key
+			var k deliveryKey
 			if err := r.Scan(&id, &k.contact, &k.channel); err != nil {
 				return err
 			}
@@ -249,10 +239,9 @@ func insertDeliveries(ctx context.Context, tx *txn, ds []dispatcher.Delivery, no
 		return err
 	}
 	events := make([]dispatcher.Event, 0, len(rows))
-	for _, d := range ds {
-		if d.ID != 0 {
-			events = append(events, dispatcher.Event{DeliveryID: d.ID, At: d.UpdatedAt, State: d.State,
-				ProviderID: d.ProviderID, Code: d.Code, Diagnostic: d.Diagnostic})
+	for i := range ds {
+		if ds[i].ID != 0 {
+			events = append(events, creationEvent(&ds[i]))
 		}
 	}
 	return insertEvents(ctx, tx, events)
@@ -268,23 +257,7 @@ func insertNewDeliveries(ctx context.Context, tx *txn, ds []dispatcher.Delivery,
 	if len(ds) == 0 {
 		return nil
 	}
-	type key struct {
-		contact int64
-		channel dispatcher.ChannelKind
-	}
-	seen := make(map[key]bool, len(ds))
-	keep := make([]int, 0, len(ds))
-	for i := range ds {
-		d := &ds[i]
-		d.ID = 0
-		d.UpdatedAt = now(d.UpdatedAt)
-		k := key{d.ContactID, d.Channel}
-		if seen[k] {
-			continue // the first of a contact × channel wins, as in the ledger
-		}
-		seen[k] = true
-		keep = append(keep, i)
-	}
+	keep := firstPerChannel(ds, now)
 	ids, err := tx.d.nextIDs(ctx, tx, "deliveries", len(keep))
 	if err != nil {
 		return err
@@ -294,9 +267,8 @@ func insertNewDeliveries(ctx context.Context, tx *txn, ds []dispatcher.Delivery,
 	for n, i := range keep {
 		d := &ds[i]
 		d.ID = ids[n]
-		rows[n] = []any{d.ID, d.CampaignID, d.ContactID, string(d.Channel), d.Seq, string(d.State), d.Generation,
-			d.Attempt, d.Address, d.ProviderID, d.Code, d.Diagnostic, tx.d.timeValue(d.UpdatedAt), notBefore(tx.d, d.NotBefore)}
-		events[n] = dispatcher.Event{DeliveryID: d.ID, At: d.UpdatedAt, State: d.State, ProviderID: d.ProviderID, Code: d.Code, Diagnostic: d.Diagnostic}
+		rows[n] = deliveryValues(tx.d, d, append(make([]any, 0, len(newDeliveryCols)), d.ID))
+		events[n] = creationEvent(d)
 	}
 	if _, err := tx.d.bulkInsert(ctx, tx, &bulk{table: "deliveries", cols: newDeliveryCols, rows: rows}); err != nil {
 		return err
@@ -305,6 +277,42 @@ func insertNewDeliveries(ctx context.Context, tx *txn, ds []dispatcher.Delivery,
 }
 
 var newDeliveryCols = append([]string{"id"}, deliveryInsertCols...)
+
+// deliveryKey is what makes a delivery unique in the ledger.
+type deliveryKey struct {
+	contact int64
+	channel dispatcher.ChannelKind
+}
+
+// firstPerChannel clears the IDs of ds, stamps their times, and returns the
+// indexes of those to store: the first of each contact × channel, as the
+// ledger keeps only one.
+func firstPerChannel(ds []dispatcher.Delivery, now func(time.Time) time.Time) []int {
+	seen := make(map[deliveryKey]bool, len(ds))
+	keep := make([]int, 0, len(ds))
+	for i := range ds {
+		d := &ds[i]
+		d.ID = 0
+		d.UpdatedAt = now(d.UpdatedAt)
+		k := deliveryKey{d.ContactID, d.Channel}
+		if !seen[k] {
+			seen[k] = true
+			keep = append(keep, i)
+		}
+	}
+	return keep
+}
+
+// deliveryValues appends d's values for deliveryInsertCols to row.
+func deliveryValues(dl dialect, d *dispatcher.Delivery, row []any) []any {
+	return append(row, d.CampaignID, d.ContactID, string(d.Channel), d.Seq, string(d.State), d.Generation,
+		d.Attempt, d.Address, d.ProviderID, d.Code, d.Diagnostic, dl.timeValue(d.UpdatedAt), notBefore(dl, d.NotBefore))
+}
+
+// creationEvent is the first event of a stored delivery's history.
+func creationEvent(d *dispatcher.Delivery) dispatcher.Event {
+	return dispatcher.Event{DeliveryID: d.ID, At: d.UpdatedAt, State: d.State, ProviderID: d.ProviderID, Code: d.Code, Diagnostic: d.Diagnostic}
+}
 
 var eventInsertCols = []string{"delivery_id", "at", "state", "provider_id", "code", "diagnostic"}
 

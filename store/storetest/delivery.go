@@ -270,16 +270,7 @@ func testTransitions(t *testing.T, s dispatcher.Store) {
 		{dispatcher.StateQueued, "pending,queued,sending"}, // bookkeeping: no event
 	}
 	for i, w := range want {
-		got, err := s.Delivery(ctx, d[i].ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got.State != w.state {
-			t.Errorf("delivery %d = %s, want %s", i, got.State, w.state)
-		}
-		if es := statesString(eventStates(t, s, d[i].ID)); es != w.events {
-			t.Errorf("delivery %d events = %s, want %s", i, es, w.events)
-		}
+		checkHistory(t, s, i, d[i].ID, w.state, w.events)
 	}
 	if got, _ := s.Delivery(ctx, d[0].ID); got.Address != "used@example.org" || got.ProviderID != "<p0@x>" || got.Attempt != "" || !got.UpdatedAt.Equal(at(time.Hour)) {
 		t.Errorf("sent delivery = %+v", got)
@@ -630,16 +621,7 @@ func testCancelUnsent(t *testing.T, s dispatcher.Store) {
 		{dispatcher.StateCancelled, "pending,cancelled"},
 	}
 	for i, w := range want {
-		got, err := s.Delivery(ctx, d[i].ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got.State != w.state {
-			t.Errorf("delivery %d = %s, want %s", i, got.State, w.state)
-		}
-		if es := statesString(eventStates(t, s, d[i].ID)); es != w.events {
-			t.Errorf("delivery %d events = %s, want %s", i, es, w.events)
-		}
+		got := checkHistory(t, s, i, d[i].ID, w.state, w.events)
 		if w.state == dispatcher.StateCancelled && !got.UpdatedAt.Equal(at(time.Hour)) {
 			t.Errorf("cancelled delivery %d UpdatedAt = %v", i, got.UpdatedAt)
 		}

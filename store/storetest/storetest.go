@@ -326,6 +326,23 @@ func eventStates(t *testing.T, s dispatcher.Store, deliveryID int64) []dispatche
 	return out
 }
 
+// checkHistory checks that delivery i (its ID id) is in state and has
+// the history events (states joined by commas), and returns it.
+func checkHistory(t *testing.T, s dispatcher.Store, i int, id int64, state dispatcher.State, events string) *dispatcher.Delivery {
+	t.Helper()
+	got, err := s.Delivery(ctxOf(t), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.State != state {
+		t.Errorf("delivery %d = %s, want %s", i, got.State, state)
+	}
+	if es := statesString(eventStates(t, s, id)); es != events {
+		t.Errorf("delivery %d events = %s, want %s", i, es, events)
+	}
+	return got
+}
+
 func statesString(ss []dispatcher.State) string {
 	parts := make([]string, len(ss))
 	for i, s := range ss {
