@@ -68,10 +68,21 @@ func qualify(alias, cols string) string {
 // withContacts reads the contacts of ds and pairs each delivery with its
 // contact.
 func withContacts(ctx context.Context, r runner, ds []dispatcher.Delivery) ([]dispatcher.Claimed, error) {
-	if len(ds) == 0 {
-		return nil, nil
+	byID, err := contactsOf(ctx, r, ds)
+	if err != nil {
+		return nil, err
 	}
-	ids := make([]any, 0, len(ds))
+	out := make([]dispatcher.Claimed, len(ds))
+	for i, d := range ds {
+		out[i] = dispatcher.Claimed{Delivery: d, Contact: byID[d.ContactID]}
+	}
+	return out, nil
+}
+
+// contactsOf reads the contacts of ds, by ID. A delivery whose contact is
+// missing is an error.
+func contactsOf(ctx context.Context, r runner, ds []dispatcher.Delivery) (map[int64]dispatcher.Contact, error) {
+	ids := make([]int64, 0, len(ds))
 	seen := make(map[int64]bool, len(ds))
 	for _, d := range ds {
 		if !seen[d.ContactID] {
@@ -79,24 +90,33 @@ func withContacts(ctx context.Context, r runner, ds []dispatcher.Delivery) ([]di
 			ids = append(ids, d.ContactID)
 		}
 	}
-	rows, err := r.query(ctx, `SELECT `+contactCols+` FROM contacts WHERE id IN (`+placeholders(len(ids))+`)`, ids...)
-	cs, err := collect(rows, err, func(r *sql.Rows) (dispatcher.Contact, error) { return scanContact(r) })
+	byID, err := contactsByID(ctx, r, ids)
 	if err != nil {
 		return nil, fmt.Errorf("contacts of %d deliveries: %w", len(ds), err)
 	}
-	byID := make(map[int64]*dispatcher.Contact, len(cs))
-	for i := range cs {
-		byID[cs[i].ID] = &cs[i]
-	}
-	out := make([]dispatcher.Claimed, 0, len(ds))
 	for _, d := range ds {
-		c := byID[d.ContactID]
-		if c == nil {
+		if _, ok := byID[d.ContactID]; !ok {
 			return nil, fmt.Errorf("delivery %d: contact %d: %w", d.ID, d.ContactID, dispatcher.ErrNotFound)
 		}
-		out = append(out, dispatcher.Claimed{Delivery: d, Contact: *c})
 	}
-	return out, nil
+	return byID, nil
+}
+
+// contactsByID reads the contacts with the given IDs (a few thousand at
+// most), by ID; IDs with no contact are left out.
+func contactsByID(ctx context.Context, r runner, ids []int64) (map[int64]dispatcher.Contact, error) {
+	byID := make(map[int64]dispatcher.Contact, len(ids))
+	if len(ids) == 0 {
+		return byID, nil
+	}
+	cs, err := collectContacts(r.query(ctx, `SELECT `+contactCols+` FROM contacts WHERE id IN (`+placeholders(len(ids))+`)`, int64Args(ids)...))
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range cs {
+		byID[c.ID] = c
+	}
+	return byID, nil
 }
 
 // ImportContacts stores a batch of contacts in one transaction. Contacts
@@ -335,17 +355,13 @@ func (s *DB) FindContactsByName(ctx context.Context, q dispatcher.NameQuery, lim
 	if len(hits) == 0 {
 		return res, nil
 	}
-	ids := make([]any, len(hits))
+	ids := make([]int64, len(hits))
 	for i, h := range hits {
 		ids[i] = h.id
 	}
-	cs, err := collectContacts(s.reader().query(ctx, `SELECT `+contactCols+` FROM contacts WHERE id IN (`+placeholders(len(ids))+`)`, ids...))
+	byID, err := contactsByID(ctx, s.reader(), ids)
 	if err != nil {
 		return res, fmt.Errorf("store: find contacts by name: %w", err)
-	}
-	byID := make(map[int64]dispatcher.Contact, len(cs))
-	for _, c := range cs {
-		byID[c.ID] = c
 	}
 	for _, h := range hits {
 		if c, ok := byID[h.id]; ok { // a contact deleted meanwhile is left out

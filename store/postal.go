@@ -174,29 +174,13 @@ func (s *DB) PostalLetters(ctx context.Context, campaignID, batchID, afterID int
 		if err != nil || len(ds) == 0 {
 			return err
 		}
-		ids := make([]int64, 0, len(ds))
-		seen := make(map[int64]bool, len(ds))
-		for _, d := range ds {
-			if !seen[d.ContactID] {
-				seen[d.ContactID] = true
-				ids = append(ids, d.ContactID)
-			}
-		}
-		cs, err := collectContacts(r.query(ctx, `SELECT `+contactCols+` FROM contacts WHERE id IN (`+placeholders(len(ids))+`)`, int64Args(ids)...))
+		byID, err := contactsOf(ctx, r, ds)
 		if err != nil {
 			return err
 		}
-		byID := make(map[int64]dispatcher.Contact, len(cs))
-		for _, c := range cs {
-			byID[c.ID] = c
-		}
 		out = make([]dispatcher.Letter, len(ds))
 		for i, d := range ds {
-			c, ok := byID[d.ContactID]
-			if !ok {
-				return fmt.Errorf("delivery %d names contact %d, which does not exist", d.ID, d.ContactID)
-			}
-			out[i] = dispatcher.Letter{Delivery: d, Contact: c}
+			out[i] = dispatcher.Letter{Delivery: d, Contact: byID[d.ContactID]}
 		}
 		return nil
 	})

@@ -28,7 +28,7 @@ type relayCaps struct {
 	dsn        bool
 }
 
-// mailParams returns the MAIL FROM parameters go-mail would send, so that
+// mailCmd is the MAIL FROM command with the parameters go-mail would send, so that
 // a pipelined transaction reads the same to the relay as a plain one.
 func (ch *Channel) mailCmd(c *conn, from string, ascii bool) string {
 	s := "MAIL FROM:" + from
