@@ -110,3 +110,47 @@ func TemplateFile(k ChannelKind) string {
 	}
 	return "email.txt"
 }
+
+// TemplateLocale is the form a template's locale is kept in (lower case,
+// "-" between its parts: "nb_NO" and "NB-no" are both "nb-no"), so that a
+// notice saved from a form, the API or a folder lands on one key. It
+// refuses what cannot be a language code.
+func TemplateLocale(s string) (string, error) {
+	l := normLocale(s)
+	if len(l) < 2 || len(l) > 35 || strings.IndexFunc(l, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-')
+	}) >= 0 {
+		return "", Errorf(EINVALID, "template language %q: give it as a code such as nb, en or pt-br", s)
+	}
+	return l, nil
+}
+
+// PrepareTemplates readies templates given by hand (a form, the API) to be
+// saved: each locale in TemplateLocale's form, an e-mail with a subject
+// and a text part, no empty notice; of a channel × locale given twice the
+// last wins. Whether they compile is CompileTemplates' business.
+func PrepareTemplates(ts []Template) ([]Template, error) {
+	out := make([]Template, 0, len(ts))
+	at := map[TemplateKey]int{}
+	for _, t := range ts {
+		l, err := TemplateLocale(t.Locale)
+		if err != nil {
+			return nil, err
+		}
+		t.Locale = l
+		if t.Channel == Email && (strings.TrimSpace(t.Subject) == "" || strings.TrimSpace(t.Text) == "") {
+			return nil, Errorf(EINVALID, "the e-mail in %s needs a subject and a text part (the HTML part is optional)", l)
+		}
+		if strings.TrimSpace(t.Text) == "" {
+			return nil, Errorf(EINVALID, "the %s notice in %s is empty", t.Channel, l)
+		}
+		k := TemplateKey{Channel: t.Channel, Locale: l}
+		if i, ok := at[k]; ok {
+			out[i] = t
+			continue
+		}
+		at[k] = len(out)
+		out = append(out, t)
+	}
+	return out, nil
+}

@@ -8,7 +8,6 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -290,9 +289,9 @@ func (s *Server) apiCreateCampaign(w http.ResponseWriter, r *http.Request) {
 			s.apiFail(w, r, dispatcher.FieldErrors{{Field: "templates", Message: userMessage(err)}})
 			return
 		}
-		nt := dispatcher.Template{Channel: k, Locale: t.Locale, Subject: t.Subject, Text: t.Text, HTML: t.HTML}
-		ts = slices.DeleteFunc(ts, func(x dispatcher.Template) bool { return x.Channel == nt.Channel && x.Locale == nt.Locale })
-		ts = append(ts, nt)
+		// Given templates come after the starter notices: of a channel ×
+		// locale in both, the given one wins (dispatcher.PrepareTemplates).
+		ts = append(ts, dispatcher.Template{Channel: k, Locale: t.Locale, Subject: t.Subject, Text: t.Text, HTML: t.HTML})
 	}
 	how := fmt.Sprintf("%d given", len(req.Templates))
 	if len(req.StarterLocales) > 0 {
@@ -346,23 +345,12 @@ func (s *Server) apiPutTemplate(w http.ResponseWriter, r *http.Request) {
 		s.apiFail(w, r, dispatcher.Errorf(dispatcher.ECONFLICT, "campaign %s is %s: its templates can no longer change", c.Name, c.Status))
 		return
 	}
-	t := dispatcher.Template{CampaignID: c.ID, Channel: k, Locale: strings.TrimSpace(req.Locale), Subject: req.Subject, Text: req.Text, HTML: req.HTML}
-	if t.Locale == "" {
-		s.apiFail(w, r, dispatcher.Errorf(dispatcher.EINVALID, "template needs a locale, e.g. nb or en"))
-		return
-	}
-	if _, err := dispatcher.CompileTemplates(c.DefaultLocale, []dispatcher.Template{t}); err != nil {
+	ts, err := s.putTemplates(ctx, principalOf(ctx), c, []dispatcher.Template{{Channel: k, Locale: req.Locale, Subject: req.Subject, Text: req.Text, HTML: req.HTML}}, "API")
+	if err != nil {
 		s.apiFail(w, r, err)
 		return
 	}
-	if err := s.cfg.Store.PutTemplate(ctx, &t); err != nil {
-		s.apiFail(w, r, err)
-		return
-	}
-	if err := s.audit(ctx, principalOf(ctx), "campaign.template", c.Name, string(k)+"/"+t.Locale); err != nil {
-		s.apiFail(w, r, err)
-		return
-	}
+	t := ts[0]
 	writeJSON(w, http.StatusOK, TemplateView{Channel: t.Channel, Locale: t.Locale, Subject: t.Subject, Text: t.Text, HTML: t.HTML})
 }
 

@@ -2,8 +2,6 @@ package web
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -137,48 +135,16 @@ return 0
 `)
 
 func (r *redisReports) lock(ctx context.Context, id int64) (func(), bool, error) {
-	var b [12]byte
-	_, _ = rand.Read(b[:])
-	token, key := hex.EncodeToString(b[:]), r.key(id)+":lock"
+	token, err := RandomSecret(12)
+	if err != nil {
+		return func() {}, false, err
+	}
+	key := r.key(id) + ":lock"
 	ok, err := r.rdb.SetNX(ctx, key, token, reportLockTTL).Result()
 	if err != nil || !ok {
 		return func() {}, false, err
 	}
 	return func() { _ = unlockScript.Run(context.WithoutCancel(ctx), r.rdb, []string{key}, token).Err() }, true, nil
-}
-
-// reportFlight lets one request per campaign compute its report within a
-// process; the others wait for it.
-type reportFlight struct {
-	mu    sync.Mutex
-	calls map[int64]*flightCall
-}
-
-type flightCall struct {
-	done chan struct{}
-	r    *sharedReport
-	err  error
-}
-
-func (f *reportFlight) do(id int64, fn func() (*sharedReport, error)) (*sharedReport, error) {
-	f.mu.Lock()
-	if f.calls == nil {
-		f.calls = map[int64]*flightCall{}
-	}
-	if c, ok := f.calls[id]; ok {
-		f.mu.Unlock()
-		<-c.done
-		return c.r, c.err
-	}
-	c := &flightCall{done: make(chan struct{})}
-	f.calls[id] = c
-	f.mu.Unlock()
-	c.r, c.err = fn()
-	f.mu.Lock()
-	delete(f.calls, id)
-	f.mu.Unlock()
-	close(c.done)
-	return c.r, c.err
 }
 
 // freshFor is how long a report that took d to compute stays fresh.
@@ -207,7 +173,12 @@ func (s *Server) report(ctx context.Context, c *dispatcher.Campaign) (*sharedRep
 	if cur.usable(c, s.cfg.Now()) {
 		return cur, nil
 	}
-	return s.flight.do(c.ID, func() (*sharedReport, error) {
+	// One request per campaign and process computes; the others wait for
+	// it. The computation outlives the request that started it (the
+	// others wait on it too), but not its lock in Redis.
+	v, err, _ := s.flight.Do(strconv.FormatInt(c.ID, 10), func() (any, error) {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), reportLockTTL)
+		defer cancel()
 		cur := s.sharedReport(ctx, c.ID)
 		now := s.cfg.Now()
 		if cur.usable(c, now) {
@@ -234,6 +205,10 @@ func (s *Server) report(ctx context.Context, c *dispatcher.Campaign) (*sharedRep
 		s.log.Debug("campaign report computed", "campaign", c.ID, "took", took, "fresh_for", freshFor(took))
 		return sr, nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*sharedReport), nil
 }
 
 // sharedReport reads the shared report of a campaign (while Redis does not

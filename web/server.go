@@ -13,6 +13,7 @@ import (
 
 	"github.com/hibiken/asynqmon"
 	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/heraldhq/herald/dispatcher"
 	"github.com/heraldhq/herald/queue"
@@ -80,7 +81,7 @@ type Server struct {
 	limiter  loginLimits
 	progress progressSamples
 	reports  reportStore
-	flight   reportFlight
+	flight   singleflight.Group // report computations, by campaign
 
 	checks checkStore
 	// bg is the context of the server's background work (campaign

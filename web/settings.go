@@ -246,8 +246,11 @@ func (s *Server) createCampaign(ctx context.Context, p *principal, cs CampaignSe
 	c, fe := cs.apply(dispatcher.Campaign{Status: dispatcher.CampaignDraft})
 	fe = append(fe, c.CheckFields(nil, s.cfg.Now())...)
 	if len(fe) == 0 {
+		var err error
 		if len(ts) == 0 {
 			fe.Add("templates", "give the notices: start from the starter notices of at least one language, or upload a templates folder as a .zip")
+		} else if ts, err = dispatcher.PrepareTemplates(ts); err != nil {
+			fe.Add("templates", "%s", userMessage(err))
 		} else if err := c.TemplatesCover(ts); err != nil {
 			fe.Add("templates", "%s", userMessage(err))
 		}
@@ -327,12 +330,6 @@ func templatesFromZip(b []byte) ([]dispatcher.Template, error) {
 // (__MACOSX/, .DS_Store) rather than a template.
 func isJunk(name string) bool {
 	return strings.HasPrefix(name, "__MACOSX/") || path.Base(name) == ".DS_Store"
-}
-
-func looksLikeLocale(s string) bool {
-	return len(s) >= 2 && len(s) <= 10 && strings.IndexFunc(s, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r == '-' || r == '_')
-	}) < 0
 }
 
 // skipJunk hides what archivers add to a .zip (__MACOSX folders) from
@@ -603,9 +600,9 @@ func templateTarget(r *http.Request) (dispatcher.ChannelKind, string, error) {
 	if err != nil {
 		return "", "", err
 	}
-	loc := strings.TrimSpace(r.PostFormValue("locale"))
-	if !looksLikeLocale(loc) {
-		return "", "", dispatcher.Errorf(dispatcher.EINVALID, "give the template's language as a code such as nb or en")
+	loc, err := dispatcher.TemplateLocale(r.PostFormValue("locale"))
+	if err != nil {
+		return "", "", err
 	}
 	return k, loc, nil
 }
@@ -648,7 +645,7 @@ func (s *Server) templateSave(w http.ResponseWriter, r *http.Request) {
 		t.Subject = strings.TrimSpace(r.PostFormValue("subject"))
 		t.HTML = normalizeNewlines(r.PostFormValue("html"))
 	}
-	if err := s.putTemplates(ctx, principalOf(ctx), c, []dispatcher.Template{t}, "edited in the console"); err != nil {
+	if _, err := s.putTemplates(ctx, principalOf(ctx), c, []dispatcher.Template{t}, "edited in the console"); err != nil {
 		if dispatcher.ErrorCode(err) != dispatcher.EINVALID {
 			s.pageFail(w, r, err)
 			return
@@ -676,7 +673,7 @@ func (s *Server) templateStarter(w http.ResponseWriter, r *http.Request) {
 	loc := r.PostFormValue("locale")
 	ts, err := starter.Templates(loc)
 	if err == nil {
-		err = s.putTemplates(ctx, principalOf(ctx), c, ts, "starter notices "+loc)
+		_, err = s.putTemplates(ctx, principalOf(ctx), c, ts, "starter notices "+loc)
 	}
 	if err != nil {
 		s.pageFail(w, r, err)
@@ -709,7 +706,7 @@ func (s *Server) templateUpload(w http.ResponseWriter, r *http.Request) {
 	}
 	ts, err := templatesFromZip(b)
 	if err == nil {
-		err = s.putTemplates(ctx, principalOf(ctx), c, ts, "uploaded "+path.Base(hdr.Filename))
+		ts, err = s.putTemplates(ctx, principalOf(ctx), c, ts, "uploaded "+path.Base(hdr.Filename))
 	}
 	if err != nil {
 		s.pageFail(w, r, err)
@@ -718,12 +715,17 @@ func (s *Server) templateUpload(w http.ResponseWriter, r *http.Request) {
 	templatesBack(w, r, c, ts[0].Channel, ts[0].Locale, "upload")
 }
 
-// putTemplates checks templates (each compiles, and with the campaign's
-// others they still cover its default locale) and saves and audits them.
-func (s *Server) putTemplates(ctx context.Context, p *principal, c *dispatcher.Campaign, ts []dispatcher.Template, how string) error {
+// putTemplates checks templates (dispatcher.PrepareTemplates; with the
+// campaign's others they compile and cover its default locale), saves and
+// audits them, and returns them as saved.
+func (s *Server) putTemplates(ctx context.Context, p *principal, c *dispatcher.Campaign, ts []dispatcher.Template, how string) ([]dispatcher.Template, error) {
+	ts, err := dispatcher.PrepareTemplates(ts)
+	if err != nil {
+		return nil, err
+	}
 	have, err := s.cfg.Store.Templates(ctx, c.ID)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	next := map[dispatcher.TemplateKey]dispatcher.Template{}
 	for _, t := range have {
@@ -731,30 +733,25 @@ func (s *Server) putTemplates(ctx context.Context, p *principal, c *dispatcher.C
 	}
 	var keys []string
 	for _, t := range ts {
-		if t.Channel == dispatcher.Email && (strings.TrimSpace(t.Subject) == "" || strings.TrimSpace(t.Text) == "") {
-			return dispatcher.Errorf(dispatcher.EINVALID, "an e-mail needs a subject and a text part (the HTML part is optional)")
-		}
-		if strings.TrimSpace(t.Text) == "" {
-			return dispatcher.Errorf(dispatcher.EINVALID, "the %s notice in %s is empty", t.Channel, t.Locale)
-		}
-		next[dispatcher.TemplateKey{Channel: t.Channel, Locale: t.Locale}] = t
-		keys = append(keys, string(t.Channel)+"/"+t.Locale)
+		k := dispatcher.TemplateKey{Channel: t.Channel, Locale: t.Locale}
+		next[k] = t
+		keys = append(keys, k.String())
 	}
 	all := make([]dispatcher.Template, 0, len(next))
 	for _, t := range next {
 		all = append(all, t)
 	}
 	if _, err := dispatcher.CompileTemplates(c.DefaultLocale, all); err != nil {
-		return err
+		return nil, err
 	}
 	for i := range ts {
 		t := ts[i]
 		t.CampaignID = c.ID
 		if err := s.cfg.Store.PutTemplate(ctx, &t); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return s.audit(ctx, p, "campaign.template", c.Name, strings.Join(keys, ", ")+" ("+how+")")
+	return ts, s.audit(ctx, p, "campaign.template", c.Name, strings.Join(keys, ", ")+" ("+how+")")
 }
 
 // normalizeNewlines turns a textarea's CRLF into LF, as template files

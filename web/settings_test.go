@@ -309,6 +309,31 @@ func TestEditTemplatesInConsole(t *testing.T) {
 	if page := readAll(t, res); res.StatusCode != http.StatusBadRequest || !strings.Contains(page, "The template was not saved") || !strings.Contains(page, "Hei {{.FirstName</textarea>") {
 		t.Errorf("broken template: %d", res.StatusCode)
 	}
+	// The same language written another way replaces the template, in
+	// the console and in the API, rather than adding a second one.
+	form = url.Values{"channel": {"sms"}, "locale": {"NB"}, "text": {"Hei igjen {{.FirstName}}."}}
+	if res := e.do(dispatcher.RoleOperator, http.MethodPost, "/campaigns/maler/templates", form); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("save template as NB: %d", res.StatusCode)
+	}
+	if r := e.apiRaw(dispatcher.RoleOperator, http.MethodPut, "/api/v1/campaigns/maler/templates", `{"channel":"sms","locale":" Nb ","text":"Hei fra API-et."}`); r.status != http.StatusOK || !strings.Contains(string(r.body), `"locale": "nb"`) {
+		t.Fatalf("API save as ' Nb ': %d %s", r.status, r.body)
+	}
+	if r := e.apiRaw(dispatcher.RoleOperator, http.MethodPut, "/api/v1/campaigns/maler/templates", `{"channel":"email","locale":"nb","text":"Ingen emnelinje."}`); r.status != http.StatusBadRequest || !strings.Contains(string(r.body), "needs a subject") {
+		t.Errorf("API e-mail without a subject: %d %s", r.status, r.body)
+	}
+	ts, _ = e.st.Templates(ctx, c.ID)
+	nbSMS := 0
+	for _, tp := range ts {
+		if tp.Channel == dispatcher.SMS && strings.EqualFold(tp.Locale, "nb") {
+			nbSMS++
+			if tp.Locale != "nb" || tp.Text != "Hei fra API-et." {
+				t.Errorf("nb SMS saved as %q: %q", tp.Locale, tp.Text)
+			}
+		}
+	}
+	if nbSMS != 1 {
+		t.Errorf("%d nb SMS templates, want 1", nbSMS)
+	}
 	// Starter notices of another language.
 	res = e.do(dispatcher.RoleOperator, http.MethodPost, "/campaigns/maler/templates/starter", url.Values{"locale": {"de"}})
 	if res.StatusCode != http.StatusSeeOther {
@@ -318,7 +343,7 @@ func TestEditTemplatesInConsole(t *testing.T) {
 		t.Errorf("%d templates after adding de", len(ts))
 	}
 	es, _ := e.st.AuditLog(ctx, dispatcher.AuditQuery{Action: "campaign.template"})
-	if len(es) != 2 {
+	if len(es) != 4 {
 		t.Errorf("audit of template changes: %+v", es)
 	}
 	if res := e.do(dispatcher.RoleSupport, http.MethodPost, "/campaigns/maler/templates", form); res.StatusCode != http.StatusForbidden {
