@@ -109,6 +109,9 @@ type Store interface {
 	// once, by contact and then policy order.
 	DeliveriesOfContacts(ctx context.Context, contactIDs []int64) ([]Delivery, error)
 	Events(ctx context.Context, deliveryID int64) ([]Event, error)
+	// EventsOfDeliveries returns the histories of many deliveries at
+	// once, by delivery ID and then oldest first.
+	EventsOfDeliveries(ctx context.Context, deliveryIDs []int64) ([]Event, error)
 
 	// Report counts a campaign's contacts, outcomes and deliveries.
 	Report(ctx context.Context, campaignID int64) (*Report, error)

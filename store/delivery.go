@@ -341,17 +341,37 @@ func (s *DB) DeliveriesOfContacts(ctx context.Context, contactIDs []int64) ([]di
 	return out, nil
 }
 
-// Events returns a delivery's history, oldest first.
-func (s *DB) Events(ctx context.Context, deliveryID int64) ([]dispatcher.Event, error) {
-	rows, err := s.reader().query(ctx, `SELECT id, delivery_id, at, state, provider_id, code, diagnostic
-		FROM events WHERE delivery_id = ? ORDER BY id`, deliveryID)
-	out, err := collect(rows, err, func(r *sql.Rows) (dispatcher.Event, error) {
+const eventCols = `id, delivery_id, at, state, provider_id, code, diagnostic`
+
+func collectEvents(rows *sql.Rows, err error) ([]dispatcher.Event, error) {
+	return collect(rows, err, func(r *sql.Rows) (dispatcher.Event, error) {
 		var e dispatcher.Event
 		err := r.Scan(&e.ID, &e.DeliveryID, timeCol{&e.At}, &e.State, &e.ProviderID, &e.Code, &e.Diagnostic)
 		return e, err
 	})
+}
+
+// Events returns a delivery's history, oldest first.
+func (s *DB) Events(ctx context.Context, deliveryID int64) ([]dispatcher.Event, error) {
+	out, err := collectEvents(s.reader().query(ctx, `SELECT `+eventCols+` FROM events WHERE delivery_id = ? ORDER BY id`, deliveryID))
 	if err != nil {
 		return nil, fmt.Errorf("store: events of delivery %d: %w", deliveryID, err)
+	}
+	return out, nil
+}
+
+// EventsOfDeliveries returns the histories of many deliveries at once, by
+// delivery ID and then oldest first.
+func (s *DB) EventsOfDeliveries(ctx context.Context, deliveryIDs []int64) ([]dispatcher.Event, error) {
+	var out []dispatcher.Event
+	for start := 0; start < len(deliveryIDs); start += idChunk {
+		chunk := deliveryIDs[start:min(start+idChunk, len(deliveryIDs))]
+		es, err := collectEvents(s.reader().query(ctx, `SELECT `+eventCols+` FROM events
+			WHERE delivery_id IN (`+placeholders(len(chunk))+`) ORDER BY delivery_id, id`, int64Args(chunk)...))
+		if err != nil {
+			return nil, fmt.Errorf("store: events of %d deliveries: %w", len(deliveryIDs), err)
+		}
+		out = append(out, es...)
 	}
 	return out, nil
 }

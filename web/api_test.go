@@ -340,6 +340,11 @@ func TestLookupByName(t *testing.T) {
 		res.Matched != 25 || len(res.People) != 5 || res.Refine == "" {
 		t.Errorf("lookup ole hansen (limit 5): %d, matched %d, shown %d, refine %q", got, res.Matched, len(res.People), res.Refine)
 	}
+	for _, p := range res.People { // read together, each person's notices are their own
+		if len(p.Deliveries) != 1 || p.Deliveries[0].Address != p.Contact.Email || len(p.Deliveries[0].Events) == 0 {
+			t.Errorf("%s: deliveries %+v, want one e-mail to %s with its history", p.Contact.ExternalID, p.Deliveries, p.Contact.Email)
+		}
+	}
 	if got := e.api(dispatcher.RoleSupport, http.MethodGet, "/api/v1/contacts?q=B", "", nil, nil); got != http.StatusBadRequest {
 		t.Errorf("one-letter lookup: %d, want 400", got)
 	}

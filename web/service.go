@@ -239,39 +239,48 @@ func (s *Server) lookup(ctx context.Context, p *principal, req lookupRequest) (*
 	return res, nil
 }
 
-// fillTimelines reads the deliveries and events of every person in res.
+// fillTimelines reads the deliveries and events of every person in res:
+// two queries however many people it shows.
 func (s *Server) fillTimelines(ctx context.Context, res *LookupResult) error {
+	ids := make([]int64, len(res.People))
 	for i := range res.People {
-		if err := s.fillTimeline(ctx, &res.People[i]); err != nil {
-			return err
-		}
+		ids[i] = res.People[i].Contact.ID
 	}
-	return nil
-}
-
-// fillTimeline reads the deliveries of tl's contact and their events.
-func (s *Server) fillTimeline(ctx context.Context, tl *Timeline) error {
-	tl.Deliveries, tl.Reached = []DeliveryView{}, false
-	ds, err := s.cfg.Store.DeliveriesOf(ctx, tl.Contact.ID)
+	ds, err := s.cfg.Store.DeliveriesOfContacts(ctx, ids)
 	if err != nil {
 		return err
 	}
+	dids := make([]int64, len(ds))
+	for i := range ds {
+		dids[i] = ds[i].ID
+	}
+	evs, err := s.cfg.Store.EventsOfDeliveries(ctx, dids)
+	if err != nil {
+		return err
+	}
+	byDelivery := map[int64][]dispatcher.Event{}
+	for _, e := range evs {
+		byDelivery[e.DeliveryID] = append(byDelivery[e.DeliveryID], e)
+	}
+	byContact := map[int64][]DeliveryView{}
+	reached := map[int64]bool{}
 	for _, d := range ds {
-		evs, err := s.cfg.Store.Events(ctx, d.ID)
-		if err != nil {
-			return err
-		}
 		dv := DeliveryView{ID: d.ID, Channel: d.Channel, State: d.State, StateWords: StateWords(d.State), Address: d.Address,
 			ProviderID: d.ProviderID, Code: d.Code, Diagnostic: d.Diagnostic, UpdatedAt: d.UpdatedAt,
 			Explanation: explainDelivery(d.Channel, d.State, d.Code, d.Diagnostic), Events: []EventView{}}
-		for _, e := range evs {
+		for _, e := range byDelivery[d.ID] {
 			dv.Events = append(dv.Events, EventView{At: e.At, State: e.State, StateWords: StateWords(e.State), ProviderID: e.ProviderID,
 				Code: e.Code, Diagnostic: e.Diagnostic, Explanation: explainDelivery(d.Channel, e.State, e.Code, e.Diagnostic)})
 		}
-		if d.State.Reached() {
-			tl.Reached = true
+		reached[d.ContactID] = reached[d.ContactID] || d.State.Reached()
+		byContact[d.ContactID] = append(byContact[d.ContactID], dv)
+	}
+	for i := range res.People {
+		tl := &res.People[i]
+		tl.Deliveries, tl.Reached = byContact[tl.Contact.ID], reached[tl.Contact.ID]
+		if tl.Deliveries == nil {
+			tl.Deliveries = []DeliveryView{}
 		}
-		tl.Deliveries = append(tl.Deliveries, dv)
 	}
 	return nil
 }

@@ -507,6 +507,27 @@ func testDeliveriesOfContacts(t *testing.T, s dispatcher.Store) {
 	if !reflect.DeepEqual(desc, want) {
 		t.Errorf("DeliveriesOfContacts = %v, want %v (by contact, then policy order)", desc, want)
 	}
+
+	// Their histories at once: by delivery, oldest first.
+	if err := s.Transition(ctx, dispatcher.Transition{DeliveryID: got[2].ID, From: []dispatcher.State{dispatcher.StatePending},
+		To: dispatcher.StateSkipped, Diagnostic: "no number", At: t0.Add(time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	evs, err := s.EventsOfDeliveries(ctx, []int64{got[2].ID, got[0].ID, -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	desc = nil
+	for _, e := range evs {
+		desc = append(desc, fmt.Sprintf("%d:%s", e.DeliveryID, e.State))
+	}
+	want = []string{fmt.Sprintf("%d:pending", got[0].ID), fmt.Sprintf("%d:pending", got[2].ID), fmt.Sprintf("%d:skipped", got[2].ID)}
+	if !reflect.DeepEqual(desc, want) {
+		t.Errorf("EventsOfDeliveries = %v, want %v", desc, want)
+	}
+	if evs, err := s.EventsOfDeliveries(ctx, nil); err != nil || len(evs) != 0 {
+		t.Errorf("EventsOfDeliveries(nil) = %v, %v", evs, err)
+	}
 }
 
 func testDeliveriesPaging(t *testing.T, s dispatcher.Store) {
