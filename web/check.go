@@ -201,6 +201,9 @@ type checkPageView struct {
 	Reason    string
 	Confirmed bool
 	Problem   string
+
+	run     *checkRun // what Check shows, for a launch that goes by it
+	current bool
 }
 
 // checkPageData builds the check page of campaign c.
@@ -210,7 +213,8 @@ func (s *Server) checkPageData(r *http.Request, c *dispatcher.Campaign) (*checkP
 	if err != nil {
 		return nil, err
 	}
-	v := &checkPageView{C: campaignView(c), Draft: c.Status == dispatcher.CampaignDraft, FromLaunch: r.URL.Query().Get("from") == "launch"}
+	v := &checkPageView{C: campaignView(c), Draft: c.Status == dispatcher.CampaignDraft, FromLaunch: r.URL.Query().Get("from") == "launch",
+		run: run, current: current}
 	if run != nil {
 		v.Check = checkView(run, current, s.cfg.Now())
 		if p := principalOf(ctx); v.Check.Current && run.State == checkProblems && p != nil && p.session != nil {
@@ -313,7 +317,7 @@ func (s *Server) launchAnyway(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, http.StatusBadRequest, "check", d)
 		return
 	}
-	if err := s.launchForced(ctx, p, c, v.Reason); err != nil {
+	if err := s.launchForced(ctx, p, c, v.run, v.current, v.Reason); err != nil {
 		if dispatcher.ErrorCode(err) == dispatcher.EINVALID {
 			d.Error, v.Problem = "Not launched: "+userMessage(err), userMessage(err)
 			s.render(w, r, http.StatusBadRequest, "check", d)
@@ -362,7 +366,7 @@ func (s *Server) apiLaunch(w http.ResponseWriter, r *http.Request) {
 	if force {
 		run, current, err := s.latestCheck(ctx, c)
 		if err == nil {
-			err = s.launchForced(ctx, p, c, strings.TrimSpace(q.Get("reason")))
+			err = s.launchForced(ctx, p, c, run, current, strings.TrimSpace(q.Get("reason")))
 		}
 		if err != nil {
 			s.apiFail(w, r, err)
@@ -445,7 +449,7 @@ func (s *Server) apiCheckStart(w http.ResponseWriter, r *http.Request) {
 	}
 	var current bool
 	if err == nil {
-		_, current, err = s.latestCheck(ctx, c)
+		current, err = s.isCurrent(ctx, c, run)
 	}
 	if err != nil {
 		s.apiFail(w, r, err)

@@ -285,21 +285,32 @@ func checkWorkers() int {
 // and contacts are still those checked.
 func (s *Server) latestCheck(ctx context.Context, c *dispatcher.Campaign) (*checkRun, bool, error) {
 	run, err := s.checks.get(ctx, c.ID)
-	if err != nil || !run.finished() || run.Revision != c.Revision {
+	if err != nil {
 		return run, false, err
+	}
+	current, err := s.isCurrent(ctx, c, run)
+	return run, current, err
+}
+
+// isCurrent reports whether check run covers campaign c as it is: the run
+// finished, and c's revision, templates and contacts are still those
+// checked.
+func (s *Server) isCurrent(ctx context.Context, c *dispatcher.Campaign, run *checkRun) (bool, error) {
+	if !run.finished() || run.Revision != c.Revision {
+		return false, nil
 	}
 	ts, err := s.cfg.Store.Templates(ctx, c.ID)
 	if err != nil {
-		return run, false, err
+		return false, err
 	}
 	if templatesDigest(ts) != run.Templates {
-		return run, false, nil
+		return false, nil
 	}
 	more, err := s.cfg.Store.Contacts(ctx, c.ID, run.LastContact, 1)
 	if err != nil {
-		return run, false, err
+		return false, err
 	}
-	return run, len(more) == 0, nil
+	return len(more) == 0, nil
 }
 
 // startCheck starts a check of campaign c for p in the background, or
@@ -550,7 +561,7 @@ func (s *Server) launch(ctx context.Context, p *principal, c *dispatcher.Campaig
 		if run == nil { // its record is gone: Redis lost it
 			return nil, dispatcher.Errorf(dispatcher.ECONFLICT, "the check of campaign %s was lost (its record in Redis is gone): launch again", c.Name)
 		}
-		if _, current, err = s.latestCheck(ctx, c); err != nil {
+		if current, err = s.isCurrent(ctx, c, run); err != nil {
 			return nil, err
 		}
 	}
@@ -572,17 +583,14 @@ const maxForceReason = 1000
 
 // launchForced launches draft campaign c past its check for p, with the
 // reason p gave; the audit log records it as a forced launch with what
-// the latest check found.
-func (s *Server) launchForced(ctx context.Context, p *principal, c *dispatcher.Campaign, reason string) error {
+// check run (the latest, as the caller read it; current says whether it
+// still covers c) found.
+func (s *Server) launchForced(ctx context.Context, p *principal, c *dispatcher.Campaign, run *checkRun, current bool, reason string) error {
 	if c.Status != dispatcher.CampaignDraft {
 		return dispatcher.Errorf(dispatcher.ECONFLICT, "cannot launch campaign %s: it is %s", c.Name, c.Status)
 	}
 	if len(reason) > maxForceReason {
 		return dispatcher.Errorf(dispatcher.EINVALID, "the reason is longer than %d characters: say briefly why the campaign goes out anyway", maxForceReason)
-	}
-	run, current, err := s.latestCheck(ctx, c)
-	if err != nil {
-		return err
 	}
 	var reasons string
 	switch {
