@@ -326,10 +326,11 @@ func templatesFromZip(b []byte) ([]dispatcher.Template, error) {
 	return ts, nil
 }
 
-// isJunk reports whether a file in a .zip is what archivers add
-// (__MACOSX/, .DS_Store) rather than a template.
+// isJunk reports whether a file or folder in a .zip is what archivers add
+// (a __MACOSX folder and what is in it, .DS_Store) rather than a template.
 func isJunk(name string) bool {
-	return strings.HasPrefix(name, "__MACOSX/") || path.Base(name) == ".DS_Store"
+	top, _, _ := strings.Cut(name, "/")
+	return top == "__MACOSX" || path.Base(name) == ".DS_Store"
 }
 
 // skipJunk hides what archivers add to a .zip (__MACOSX folders) from
@@ -338,7 +339,7 @@ type skipJunk struct{ fs.FS }
 
 func (j skipJunk) ReadDir(name string) ([]fs.DirEntry, error) {
 	es, err := fs.ReadDir(j.FS, name)
-	return slices.DeleteFunc(es, func(e fs.DirEntry) bool { return e.Name() == "__MACOSX" || e.Name() == ".DS_Store" }), err
+	return slices.DeleteFunc(es, func(e fs.DirEntry) bool { return isJunk(path.Join(name, e.Name())) }), err
 }
 
 // ---- Console pages ----
