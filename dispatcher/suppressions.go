@@ -1,11 +1,13 @@
 package dispatcher
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // The suppression list holds addresses and numbers that must not be used
@@ -233,4 +235,75 @@ func unneutralise(v string) string {
 		return v[1:]
 	}
 	return v
+}
+
+// ManualSuppression is an operator putting an address on the suppression
+// list by hand: in the console, the API or the CLI.
+type ManualSuppression struct {
+	Channel, Address string
+	Region           string // reads a phone number written without +country code
+	Reason           string // as ParseSuppressionReason reads it; empty is manual
+	Note             string // why, for the record; one line, at most MaxSuppressionNote characters
+	Via              string // where: "console", "API"; empty reads "added by" Actor
+	Actor            string // who, for the entry's source and the audit log
+	At               time.Time
+}
+
+// MaxSuppressionNote bounds the note of a manual suppression, in characters.
+const MaxSuppressionNote = 200
+
+// AddSuppression puts m's address on the suppression list, audited, and
+// returns the entry as the ledger holds it (an address listed before keeps
+// when it was first seen).
+func AddSuppression(ctx context.Context, st Store, m ManualSuppression) (*Suppression, error) {
+	k, addr, err := NormalizeSuppression(m.Channel, m.Address, m.Region)
+	if err != nil {
+		return nil, err
+	}
+	why, err := ParseSuppressionReason(m.Reason)
+	if err != nil {
+		return nil, err
+	}
+	source := "added by " + m.Actor
+	if m.Via != "" {
+		source = m.Via + " by " + m.Actor
+	}
+	if n := strings.Join(strings.Fields(m.Note), " "); n != "" {
+		if utf8.RuneCountInString(n) > MaxSuppressionNote {
+			return nil, Errorf(EINVALID, "the note is longer than %d characters: say briefly why", MaxSuppressionNote)
+		}
+		source += ": " + n
+	}
+	if err := st.Suppress(ctx, Suppression{Channel: k, Address: addr, Reason: why, Source: source, FirstSeen: m.At, LastSeen: m.At}); err != nil {
+		return nil, err
+	}
+	if err := st.Audit(ctx, AuditEntry{At: m.At, Actor: m.Actor, Action: "suppression.add", Subject: string(k) + " " + addr, Detail: why}); err != nil {
+		return nil, fmt.Errorf("audit suppression.add: %w", err)
+	}
+	sup, err := st.IsSuppressed(ctx, k, addr)
+	if err != nil {
+		return nil, err
+	}
+	if sup == nil { // removed again meanwhile
+		return nil, Errorf(ECONFLICT, "%s was taken off the %s suppression list while it was added", addr, k)
+	}
+	return sup, nil
+}
+
+// RemoveSuppression takes an address off the suppression list, audited,
+// and returns the channel and the address as the list holds them.
+func RemoveSuppression(ctx context.Context, st Store, channel, address, region, actor string, at time.Time) (ChannelKind, string, error) {
+	k, addr, err := NormalizeSuppression(channel, address, region)
+	if err != nil {
+		return "", "", err
+	}
+	if err := st.Unsuppress(ctx, k, addr); errors.Is(err, ErrNotFound) {
+		return "", "", Errorf(ENOTFOUND, "%s is not on the %s suppression list", addr, k)
+	} else if err != nil {
+		return "", "", err
+	}
+	if err := st.Audit(ctx, AuditEntry{At: at, Actor: actor, Action: "suppression.remove", Subject: string(k) + " " + addr}); err != nil {
+		return "", "", fmt.Errorf("audit suppression.remove: %w", err)
+	}
+	return k, addr, nil
 }

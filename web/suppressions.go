@@ -2,7 +2,6 @@ package web
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -175,46 +174,20 @@ func (s *Server) suppressionsPage(w http.ResponseWriter, r *http.Request) {
 
 // addSuppression puts an address on the list, audited.
 func (s *Server) addSuppression(ctx context.Context, p *principal, channel, address, reason, note, via string) (*SuppressionView, error) {
-	k, addr, err := dispatcher.NormalizeSuppression(channel, address, s.cfg.Region)
+	sup, err := dispatcher.AddSuppression(ctx, s.cfg.Store, dispatcher.ManualSuppression{Channel: channel, Address: address, Region: s.cfg.Region,
+		Reason: reason, Note: note, Via: via, Actor: p.actor(), At: s.cfg.Now()})
 	if err != nil {
 		return nil, err
 	}
-	why, err := dispatcher.ParseSuppressionReason(reason)
-	if err != nil {
-		return nil, err
-	}
-	source := via + " by " + p.actor()
-	if n := strings.Join(strings.Fields(note), " "); n != "" {
-		if len(n) > 200 {
-			return nil, dispatcher.Errorf(dispatcher.EINVALID, "the note is longer than 200 characters: say briefly why")
-		}
-		source += ": " + n
-	}
-	now := s.cfg.Now()
-	sup := dispatcher.Suppression{Channel: k, Address: addr, Reason: why, Source: source, FirstSeen: now, LastSeen: now}
-	if err := s.cfg.Store.Suppress(ctx, sup); err != nil {
-		return nil, err
-	}
-	if err := s.audit(ctx, p, "suppression.add", addr, string(k)+": "+why); err != nil {
-		return nil, err
-	}
-	s.log.Info("suppression added", "user", p.name(), "channel", k, "reason", why)
-	v := suppressionViewOf(&sup)
+	s.log.Info("suppression added", "user", p.name(), "channel", sup.Channel, "reason", sup.Reason)
+	v := suppressionViewOf(sup)
 	return &v, nil
 }
 
 // removeSuppression takes an address off the list, audited.
 func (s *Server) removeSuppression(ctx context.Context, p *principal, channel, address string) (dispatcher.ChannelKind, string, error) {
-	k, addr, err := dispatcher.NormalizeSuppression(channel, address, s.cfg.Region)
+	k, addr, err := dispatcher.RemoveSuppression(ctx, s.cfg.Store, channel, address, s.cfg.Region, p.actor(), s.cfg.Now())
 	if err != nil {
-		return "", "", err
-	}
-	if err := s.cfg.Store.Unsuppress(ctx, k, addr); errors.Is(err, dispatcher.ErrNotFound) {
-		return "", "", dispatcher.Errorf(dispatcher.ENOTFOUND, "%s is not on the %s suppression list", addr, k)
-	} else if err != nil {
-		return "", "", err
-	}
-	if err := s.audit(ctx, p, "suppression.remove", addr, string(k)); err != nil {
 		return "", "", err
 	}
 	s.log.Info("suppression removed", "user", p.name(), "channel", k)

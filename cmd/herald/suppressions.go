@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/csv"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -200,30 +199,16 @@ address as herald shows it, on one line: "Storgata 1, 0155 Oslo, NO".`,
 			if channel == "" {
 				return usageError{fmt.Errorf("give --channel email, sms or postal")}
 			}
-			k, addr, err := dispatcher.NormalizeSuppression(channel, args[0], region)
-			if err != nil {
-				return err
-			}
-			r, err := dispatcher.ParseSuppressionReason(reason)
-			if err != nil {
-				return err
-			}
 			st, err := a.store(ctx)
 			if err != nil {
 				return err
 			}
-			source := "added by " + a.actor()
-			if n := oneLine(note); n != "" {
-				source += ": " + n
-			}
-			now := time.Now()
-			if err := st.Suppress(ctx, dispatcher.Suppression{Channel: k, Address: addr, Reason: r, Source: source, FirstSeen: now, LastSeen: now}); err != nil {
+			sup, err := dispatcher.AddSuppression(ctx, st, dispatcher.ManualSuppression{Channel: channel, Address: args[0], Region: region,
+				Reason: reason, Note: note, Actor: a.actor(), At: time.Now()})
+			if err != nil {
 				return err
 			}
-			if err := st.Audit(ctx, dispatcher.AuditEntry{At: now, Actor: a.actor(), Action: "suppression.add", Subject: string(k) + " " + addr, Detail: r}); err != nil {
-				return err
-			}
-			fmt.Fprintf(a.stdout, "%s %s suppressed (%s)\n", k, addr, r)
+			fmt.Fprintf(a.stdout, "%s %s suppressed (%s)\n", sup.Channel, sup.Address, sup.Reason)
 			return nil
 		},
 	}
@@ -245,20 +230,15 @@ func (a *app) suppressionsRemoveCommand() *cobra.Command {
 			if channel == "" {
 				return usageError{fmt.Errorf("give --channel email, sms or postal")}
 			}
-			k, addr, err := dispatcher.NormalizeSuppression(channel, args[0], region)
-			if err != nil {
-				return err
-			}
 			st, err := a.store(ctx)
 			if err != nil {
 				return err
 			}
-			if err := st.Unsuppress(ctx, k, addr); errors.Is(err, dispatcher.ErrNotFound) {
-				return dispatcher.Errorf(dispatcher.ENOTFOUND, "%s is not on the %s suppression list (see `herald suppressions list --channel %s`)", addr, k, k)
-			} else if err != nil {
-				return err
+			k, addr, err := dispatcher.RemoveSuppression(ctx, st, channel, args[0], region, a.actor(), time.Now())
+			if dispatcher.ErrorCode(err) == dispatcher.ENOTFOUND {
+				return fmt.Errorf("%w (see `herald suppressions list --channel %s`)", err, channel)
 			}
-			if err := st.Audit(ctx, dispatcher.AuditEntry{At: time.Now(), Actor: a.actor(), Action: "suppression.remove", Subject: string(k) + " " + addr}); err != nil {
+			if err != nil {
 				return err
 			}
 			fmt.Fprintf(a.stdout, "%s %s removed from the suppression list\n", k, addr)
