@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/heraldhq/herald/dispatcher"
 )
@@ -479,8 +481,9 @@ func (s *Server) dashboardCheck(ctx context.Context, c *dispatcher.Campaign) (*C
 
 // lowerFirst lowers the first letter of a sentence that follows a colon.
 func lowerFirst(s string) string {
-	if s == "" {
+	r, n := utf8.DecodeRuneInString(s)
+	if n == 0 {
 		return s
 	}
-	return strings.ToLower(s[:1]) + s[1:]
+	return string(unicode.ToLower(r)) + s[n:]
 }

@@ -395,3 +395,11 @@ func TestCheckRunState(t *testing.T) {
 		t.Errorf("a finished run is %s", run.state(now))
 	}
 }
+
+func TestLowerFirst(t *testing.T) {
+	for in, want := range map[string]string{"": "", "Every notice": "every notice", "Ødegård": "ødegård", "É": "é", "7 problems": "7 problems"} {
+		if got := lowerFirst(in); got != want {
+			t.Errorf("lowerFirst(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -87,9 +87,7 @@ type redisProgress struct {
 	prefix   string
 	log      *slog.Logger
 	fallback *progressTracker
-
-	mu       sync.Mutex
-	lastWarn time.Time
+	warned   warnLimiter
 }
 
 // progressScript records one sample and returns every sample.
@@ -131,12 +129,7 @@ func (p *redisProgress) observe(ctx context.Context, campaignID int64, at time.T
 		}
 		err = perr
 	}
-	p.mu.Lock()
-	if now := time.Now(); now.Sub(p.lastWarn) >= time.Minute {
-		p.lastWarn = now
-		p.log.Warn("progress samples: Redis does not answer; keeping them in this process only", "campaign", campaignID, "err", err)
-	}
-	p.mu.Unlock()
+	p.warned.warn(p.log, "progress samples: Redis does not answer; keeping them in this process only", "campaign", campaignID, "err", err)
 	return p.fallback.observe(ctx, campaignID, at, attempts, done)
 }
 

@@ -2,7 +2,6 @@ package web
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -134,9 +133,7 @@ type redisLoginLimiter struct {
 	now      func() time.Time
 	log      *slog.Logger
 	fallback *loginLimiter
-
-	mu       sync.Mutex
-	lastWarn time.Time
+	warned   warnLimiter
 }
 
 // loginCheckScript removes the failures that left the window and returns
@@ -183,12 +180,7 @@ func (l *redisLoginLimiter) keys(name, ip string) (user, addr string) {
 
 // trouble logs that Redis failed, at most once a minute.
 func (l *redisLoginLimiter) trouble(err error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if now := time.Now(); now.Sub(l.lastWarn) >= time.Minute {
-		l.lastWarn = now
-		l.log.Warn("login limits: Redis does not answer; counting failed sign-ins in this process only", "err", err)
-	}
+	l.warned.warn(l.log, "login limits: Redis does not answer; counting failed sign-ins in this process only", "err", err)
 }
 
 func (l *redisLoginLimiter) blocked(ctx context.Context, name, ip string) time.Duration {
@@ -212,9 +204,8 @@ func (l *redisLoginLimiter) blocked(ctx context.Context, name, ip string) time.D
 func (l *redisLoginLimiter) fail(ctx context.Context, name, ip string) {
 	l.fallback.fail(ctx, name, ip) // the fallback knows the recent failures when it is needed
 	now := l.now().UnixMilli()
-	var nonce [8]byte
-	_, _ = rand.Read(nonce[:])
-	member := strconv.FormatInt(now, 10) + ":" + hex.EncodeToString(nonce[:])
+	nonce, _ := RandomSecret(8) // a failed read leaves it empty: the time alone, still a member
+	member := strconv.FormatInt(now, 10) + ":" + nonce
 	user, addr := l.keys(name, ip)
 	for _, k := range []struct {
 		key   string

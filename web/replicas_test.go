@@ -319,6 +319,11 @@ func TestReportsSharedAcrossReplicas(t *testing.T) {
 	if st.count() != before+1 {
 		t.Errorf("a finished campaign computed %d reports in 90 minutes, want 1", st.count()-before)
 	}
+	// Its copy in Redis outlives a running campaign's (reportKeep), so the
+	// campaign list does not read the ledger again for it each hour.
+	if ttl := rdb.TTL(ctx, a.reports.(*redisReports).key(c.ID)).Val(); ttl <= reportKeep {
+		t.Errorf("a finished campaign's report is kept for %v, want more than %v", ttl, reportKeep)
+	}
 }
 
 func TestFreshFor(t *testing.T) {

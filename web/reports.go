@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"sync"
 	"time"
@@ -38,6 +39,10 @@ const (
 	// reportKeep is how long a stale copy is kept to serve while another
 	// replica computes the next.
 	reportKeep = time.Hour
+	// reportKeepFinal is how long the report of a finished campaign is
+	// kept: it does not change, and the campaign list shows it on every
+	// view, so recomputing it each hour would read the ledger for nothing.
+	reportKeepFinal = 30 * 24 * time.Hour
 	// reportLockTTL bounds how long a replica that died while computing
 	// keeps the others waiting.
 	reportLockTTL = 2 * time.Minute
@@ -48,6 +53,7 @@ type sharedReport struct {
 	Report     *dispatcher.Report `json:"report"`
 	At         time.Time          `json:"at"`
 	FreshUntil time.Time          `json:"fresh_until"`
+	Final      bool               `json:"final,omitempty"` // of a finished campaign: kept for reportKeepFinal
 }
 
 // reportStore keeps the latest report of each campaign.
@@ -122,7 +128,11 @@ func (r *redisReports) put(ctx context.Context, id int64, sr *sharedReport) erro
 	if err != nil {
 		return fmt.Errorf("encode shared report: %w", err)
 	}
-	if err := r.rdb.Set(ctx, r.key(id), b, reportKeep).Err(); err != nil {
+	keep := reportKeep
+	if sr.Final {
+		keep = reportKeepFinal
+	}
+	if err := r.rdb.Set(ctx, r.key(id), b, keep).Err(); err != nil {
 		return fmt.Errorf("store shared report: %w", err)
 	}
 	return nil
@@ -198,7 +208,7 @@ func (s *Server) report(ctx context.Context, c *dispatcher.Campaign) (*sharedRep
 			return nil, err
 		}
 		took := time.Since(start)
-		sr := &sharedReport{Report: rep, At: now, FreshUntil: now.Add(freshFor(took))}
+		sr := &sharedReport{Report: rep, At: now, FreshUntil: now.Add(freshFor(took)), Final: c.Status.Final() && !c.FinishedAt.IsZero()}
 		if err := s.reports.put(ctx, c.ID, sr); err != nil {
 			s.redisTrouble("shared reports", err)
 		}
@@ -223,10 +233,21 @@ func (s *Server) sharedReport(ctx context.Context, id int64) *sharedReport {
 
 // redisTrouble logs a Redis failure, once a minute at most.
 func (s *Server) redisTrouble(what string, err error) {
-	s.troubleMu.Lock()
-	defer s.troubleMu.Unlock()
-	if now := time.Now(); now.Sub(s.lastTrouble) >= time.Minute {
-		s.lastTrouble = now
-		s.log.Warn(what+": Redis does not answer; computing in this process", "err", err)
+	s.redisWarn.warn(s.log, what+": Redis does not answer; computing in this process", "err", err)
+}
+
+// warnLimiter logs a warning at most once a minute: a Redis that does not
+// answer fails every request, and one line a minute says so.
+type warnLimiter struct {
+	mu   sync.Mutex
+	last time.Time
+}
+
+func (w *warnLimiter) warn(log *slog.Logger, msg string, args ...any) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if now := time.Now(); now.Sub(w.last) >= time.Minute {
+		w.last = now
+		log.Warn(msg, args...)
 	}
 }

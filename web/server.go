@@ -97,11 +97,10 @@ type Server struct {
 	// starts rendering and after each page of contacts it renders.
 	checkHook func(ctx context.Context)
 
-	troubleMu   sync.Mutex
-	lastTrouble time.Time // when a Redis failure was last logged
-	rejects     *rejectCache
-	metrics     *metrics
-	monitor     *asynqmon.HTTPHandler
+	redisWarn warnLimiter
+	rejects   *rejectCache
+	metrics   *metrics
+	monitor   *asynqmon.HTTPHandler
 
 	// onAuthorized, when set (tests), is called with a route's name after
 	// the request passed authorization, before its handler runs.
