@@ -123,8 +123,9 @@ func suppressionQuery(q url.Values) (dispatcher.SuppressionQuery, error) {
 	return sq, nil
 }
 
-// suppressionPage reads one page of the list, audited.
-func (s *Server) suppressionPage(ctx context.Context, p *principal, sq dispatcher.SuppressionQuery, how string) ([]dispatcher.Suppression, error) {
+// suppressionPage reads one page of the list (sq.Limit entries at most),
+// audited, with where the next page starts.
+func (s *Server) suppressionPage(ctx context.Context, p *principal, sq dispatcher.SuppressionQuery, how string) (*SuppressionPage, error) {
 	page, err := s.cfg.Store.Suppressions(ctx, sq)
 	if err != nil {
 		return nil, err
@@ -140,7 +141,15 @@ func (s *Server) suppressionPage(ctx context.Context, p *principal, sq dispatche
 	if err := s.audit(ctx, p, "suppression.list", filter, fmt.Sprintf("%s page%s: %d entries shown", how, after, len(page))); err != nil {
 		return nil, err
 	}
-	return page, nil
+	out := &SuppressionPage{Entries: make([]SuppressionView, 0, len(page))}
+	for i := range page {
+		out.Entries = append(out.Entries, suppressionViewOf(&page[i]))
+	}
+	if len(page) == sq.Limit {
+		last := page[len(page)-1]
+		out.NextAfterChannel, out.NextAfterAddress = last.Channel, last.Address
+	}
+	return out, nil
 }
 
 // suppressionsPage lists the suppression list, for operators.
@@ -157,18 +166,12 @@ func (s *Server) suppressionsPage(w http.ResponseWriter, r *http.Request) {
 	}
 	sq.Limit = suppressionPageSize
 	v.Filter, v.After = sq, sq.AfterChannel != ""
-	page, err := s.suppressionPage(ctx, principalOf(ctx), sq, "console")
+	pg, err := s.suppressionPage(ctx, principalOf(ctx), sq, "console")
 	if err != nil {
 		s.pageFail(w, r, err)
 		return
 	}
-	for i := range page {
-		v.Entries = append(v.Entries, suppressionViewOf(&page[i]))
-	}
-	if len(page) == suppressionPageSize {
-		last := page[len(page)-1]
-		v.NextChannel, v.NextAddress = last.Channel, last.Address
-	}
+	v.Entries, v.NextChannel, v.NextAddress = pg.Entries, pg.NextAfterChannel, pg.NextAfterAddress
 	s.render(w, r, http.StatusOK, "suppressions", d)
 }
 
@@ -206,14 +209,12 @@ func (s *Server) suppressionsAdd(w http.ResponseWriter, r *http.Request) {
 		v := newSuppressionView()
 		v.List, v.Filter = true, dispatcher.SuppressionQuery{Limit: suppressionPageSize}
 		v.AddChannel, v.Address, v.AddNote = f("channel"), f("address"), f("note")
-		page, perr := s.suppressionPage(ctx, principalOf(ctx), v.Filter, "console")
+		pg, perr := s.suppressionPage(ctx, principalOf(ctx), v.Filter, "console")
 		if perr != nil {
 			s.pageFail(w, r, perr)
 			return
 		}
-		for i := range page {
-			v.Entries = append(v.Entries, suppressionViewOf(&page[i]))
-		}
+		v.Entries, v.NextChannel, v.NextAddress = pg.Entries, pg.NextAfterChannel, pg.NextAfterAddress
 		s.render(w, r, http.StatusBadRequest, "suppressions", pageData{Title: "Suppression list", Nav: "suppressions",
 			Error: "Nothing was added: " + userMessage(err), Data: v})
 		return
@@ -256,20 +257,12 @@ func (s *Server) apiSuppressionList(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	page, err := s.suppressionPage(ctx, principalOf(ctx), sq, "API")
+	pg, err := s.suppressionPage(ctx, principalOf(ctx), sq, "API")
 	if err != nil {
 		s.apiFail(w, r, err)
 		return
 	}
-	out := SuppressionPage{Entries: []SuppressionView{}}
-	for i := range page {
-		out.Entries = append(out.Entries, suppressionViewOf(&page[i]))
-	}
-	if len(page) == sq.Limit {
-		last := page[len(page)-1]
-		out.NextAfterChannel, out.NextAfterAddress = last.Channel, last.Address
-	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, pg)
 }
 
 func (s *Server) apiUnsuppress(w http.ResponseWriter, r *http.Request) {
