@@ -353,6 +353,7 @@ func (s *Server) startCheck(ctx context.Context, p *principal, c *dispatcher.Cam
 	s.checkDone[run.ID] = done
 	s.checkMu.Unlock()
 	s.checkWG.Add(1)
+	cc := *c // the check outlives the request, whose handler may go on to change c (a launch)
 	go func() {
 		defer s.checkWG.Done()
 		defer func() {
@@ -361,7 +362,7 @@ func (s *Server) startCheck(ctx context.Context, p *principal, c *dispatcher.Cam
 			s.checkMu.Unlock()
 			close(done)
 		}()
-		s.runCheck(run, c)
+		s.runCheck(run, &cc)
 	}()
 	return run, nil
 }
